@@ -1,0 +1,48 @@
+package pluginkit
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+)
+
+// Delegate runs another plugin (an IPAM plugin, flannel's bridge) with the
+// caller's own CNI arguments but the given command and configuration. The
+// arguments are passed explicitly, never read from this process's
+// environment, so concurrent in-process invocations cannot see each other's.
+// Only ADD returns a result.
+func Delegate(ctx context.Context, env *Env, command, pluginType string, conf []byte, args *skel.CmdArgs) (types.Result, error) {
+	paths := filepath.SplitList(args.Path)
+	pluginPath, err := env.Exec.FindInPath(pluginType, paths)
+	if err != nil {
+		return nil, Errorf(types.ErrInvalidNetworkConfig, "finding delegate plugin %q in CNI_PATH %q: %w", pluginType, args.Path, err)
+	}
+	iargs := &invoke.Args{
+		Command:       command,
+		ContainerID:   args.ContainerID,
+		NetNS:         args.Netns,
+		PluginArgsStr: args.Args,
+		IfName:        args.IfName,
+		Path:          args.Path,
+	}
+	if command == "ADD" {
+		res, err := invoke.ExecPluginWithResult(ctx, pluginPath, conf, iargs, env.Exec)
+		if err != nil {
+			return nil, wrapDelegate(pluginType, command, err)
+		}
+		return res, nil
+	}
+	if err := invoke.ExecPluginWithoutResult(ctx, pluginPath, conf, iargs, env.Exec); err != nil {
+		return nil, wrapDelegate(pluginType, command, err)
+	}
+	return nil, nil
+}
+
+func wrapDelegate(pluginType, command string, err error) error {
+	e := AsCNIError(err)
+	return &types.Error{Code: e.Code, Msg: fmt.Sprintf("delegate %s %s: %s", pluginType, command, e.Msg), Details: e.Details}
+}
