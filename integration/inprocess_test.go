@@ -10,7 +10,10 @@ import (
 
 // macs matches MAC addresses, which are random per veth and must be masked
 // before two results are compared.
-var macs = regexp.MustCompile(`"mac":"[0-9a-f:]+"`)
+var (
+	macs      = regexp.MustCompile(`"mac":\s*"[0-9a-f:]+"`)
+	sandboxes = regexp.MustCompile(`"sandbox":\s*"[^"]+"`)
+)
 
 // TestInProcessMatchesExec runs the same ADD through the exec'd binary and
 // in-process and requires byte-identical results (random MACs masked).
@@ -31,7 +34,7 @@ func TestInProcessMatchesExec(t *testing.T) {
 		}
 		requireAddr(t, n, "eth0", "10.55.0.9/24")
 		norm := macs.ReplaceAllString(string(out), `"mac":"*"`)
-		results[mode.name] = regexp.MustCompile(`"sandbox":"[^"]+"`).ReplaceAllString(norm, `"sandbox":"*"`)
+		results[mode.name] = sandboxes.ReplaceAllString(norm, `"sandbox":"*"`)
 		call.Command = "DEL"
 		if _, err := sandbox.Invoke(ctx(t), mode.exec, call); err != nil {
 			t.Fatalf("%s DEL: %v", mode.name, err)

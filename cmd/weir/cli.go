@@ -1,13 +1,17 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/weirnet/weir/chain"
 	"github.com/weirnet/weir/plugins/pluginkit"
 )
 
@@ -15,65 +19,168 @@ import (
 var version = "dev"
 
 const usage = `weir gives containers their network: it runs chains of CNI plugins into
-container network namespaces and undoes them on cleanup.
+container network namespaces, records every result, and undoes them on cleanup.
 
-Usage:
-  weir plugins                 list the CNI plugins built into this binary
-  weir plugin TYPE             act as the CNI plugin TYPE (CNI_COMMAND etc. in the environment)
-  weir install-plugins DIR     link every built-in plugin type to this binary in DIR
-  weir version                 print weir's version and the CNI versions it speaks
-  weir help                    this text
+Usage: weir COMMAND [ARGS] [FLAGS]
+
+Networks:
+  weir networks                          list the network definitions and whether they are valid
+  weir networks validate [DIR]           validate a definitions directory; exit 1 on any error
+  weir networks show NAME                print a network's compiled CNI configuration list (JSON)
+  weir net add|del|check NAME ID NETNS   run one network's chain for a container once; add prints the result
+      [--ifname eth0] [--args 'K=V;...'] [--label k=v]... [--publish [IP:]HOST:CONTAINER[/tcp|udp]]...
+  weir run [--net NAME]... [--label k=v]... [--publish ...]... -- CMD [ARGS...]
+                                         run CMD in a throwaway network namespace on those networks
+                                         (all networks of --conf-dir when no --net), then tear it down
+
+Plugins:
+  weir plugins                           list the CNI plugins built into this binary
+  weir plugin TYPE                       act as the CNI plugin TYPE (CNI_COMMAND etc. in the environment)
+  weir install-plugins DIR               link every built-in plugin type to this binary in DIR
+
+  weir version                           weir's version and the CNI versions it speaks
+  weir help [COMMAND]                    this text, or a command's flags
+
+Flags every command takes:
+  --conf-dir DIR      network definitions (default /etc/cni/net.d)
+  --plugin-dir DIRS   colon-separated plugin directories (default $CNI_PATH, else /opt/cni/bin)
+  --state-dir DIR     records and plugin state (default /run/weir)
+  --timeout D         timeout for each plugin invocation (default 30s)
+  --log-level L       stderr log level (default warn)
+  --json              JSON output for programs
 
 Installed under a plugin's type name (a link named bridge, host-local, loopback,
 macvlan or flannel), weir is that CNI plugin.
 `
 
+// app is one CLI invocation: its options, output streams and the plugins
+// that run in-process.
+type app struct {
+	opts   options
+	reg    pluginkit.Registry
+	stdout io.Writer
+	stderr io.Writer
+	log    hclog.Logger
+}
+
+// exitError carries a process exit code through a command's error.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// usageError marks an error in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
 func runCLI(args []string, reg pluginkit.Registry, stdout, stderr io.Writer) int {
+	a := &app{opts: defaultOptions(), reg: reg, stdout: stdout, stderr: stderr}
+	top := flag.NewFlagSet("weir", flag.ContinueOnError)
+	top.SetOutput(stderr)
+	top.Usage = func() { fmt.Fprint(stderr, usage) }
+	a.opts.register(top)
+	if err := top.Parse(args); err != nil {
+		return 2
+	}
+	args = top.Args()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	switch args[0] {
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	err := a.dispatch(args[0], args[1:])
+	var ee exitError
+	var ue usageError
+	switch {
+	case err == nil:
 		return 0
-	case "version", "--version":
-		fmt.Fprintf(stdout, "weir %s (CNI %s)\n", version, strings.Join(pluginkit.Versions.SupportedVersions(), ", "))
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case "plugins":
-		for _, t := range types(reg) {
-			fmt.Fprintln(stdout, t)
-		}
-		return 0
-	case "plugin":
-		if len(args) != 2 {
-			fmt.Fprintf(stderr, "weir plugin: want exactly one plugin type, one of: %s\n", strings.Join(types(reg), ", "))
-			return 2
-		}
-		return pluginkit.Main(args[1], reg)
-	case "install-plugins":
-		if len(args) != 2 {
-			fmt.Fprintln(stderr, "weir install-plugins: want exactly one directory")
-			return 2
-		}
-		if err := installPlugins(args[1], reg); err != nil {
-			fmt.Fprintf(stderr, "weir install-plugins: %v\n", err)
-			return 1
-		}
-		return 0
-	default:
-		fmt.Fprintf(stderr, "weir: unknown command %q\n\n%s", args[0], usage)
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "weir %s: %v\n", args[0], err)
 		return 2
+	default:
+		fmt.Fprintf(stderr, "weir %s: %v\n", args[0], err)
+		return 1
 	}
 }
 
-func types(reg pluginkit.Registry) []string {
-	out := make([]string, 0, len(reg))
-	for t := range reg {
+func (a *app) dispatch(cmd string, args []string) error {
+	switch cmd {
+	case "help", "-h", "--help":
+		if len(args) == 1 && args[0] != "help" {
+			return a.dispatch(args[0], []string{"--help"})
+		}
+		fmt.Fprint(a.stdout, usage)
+		return nil
+	case "version", "--version":
+		fmt.Fprintf(a.stdout, "weir %s (CNI %s)\n", version, strings.Join(pluginkit.Versions.SupportedVersions(), ", "))
+		return nil
+	case "plugins":
+		for _, t := range a.types() {
+			fmt.Fprintln(a.stdout, t)
+		}
+		return nil
+	case "plugin":
+		if len(args) != 1 {
+			return usageError{fmt.Sprintf("want exactly one plugin type, one of: %s", strings.Join(a.types(), ", "))}
+		}
+		if code := pluginkit.Main(args[0], a.reg); code != 0 {
+			return exitError{code}
+		}
+		return nil
+	case "install-plugins":
+		if len(args) != 1 {
+			return usageError{"want exactly one directory"}
+		}
+		return installPlugins(args[0], a.reg)
+	case "net":
+		return a.net(args)
+	case "run":
+		return a.run(args)
+	case "networks":
+		return a.networks(args)
+	default:
+		fmt.Fprint(a.stderr, usage)
+		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+}
+
+// parse parses a command's flags (which may follow its arguments) and sets
+// up the logger.
+func (a *app) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(a.stderr)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err.Error()}
+	}
+	a.log = pluginkit.NewStderrLogger("weir", a.stderr, a.opts.logLevel)
+	return pos, nil
+}
+
+func (a *app) types() []string {
+	out := make([]string, 0, len(a.reg))
+	for t := range a.reg {
 		out = append(out, t)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// runner returns the chain runner: weir's own plugins found in the plugin
+// path run in-process, every other plugin is executed.
+func (a *app) runner() *chain.Runner {
+	return &chain.Runner{
+		Exec:     &pluginkit.Exec{Plugins: a.reg, Log: a.log, Stderr: a.stderr},
+		Path:     a.opts.pluginPath(),
+		StateDir: a.opts.stateDir,
+		Timeout:  a.opts.timeout,
+		Log:      a.log.Named("chain"),
+	}
 }
 
 // installPlugins makes DIR/<type> a symlink to this executable for every
@@ -86,8 +193,9 @@ func installPlugins(dir string, reg pluginkit.Registry) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
-	for _, t := range types(reg) {
-		link := filepath.Join(dir, t)
+	a := &app{reg: reg}
+	for _, t := range a.types() {
+		link := dir + "/" + t
 		if st, err := os.Lstat(link); err == nil {
 			if st.Mode()&os.ModeSymlink == 0 {
 				return fmt.Errorf("%s exists and is not a link; remove it first", link)

@@ -1,0 +1,212 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/vishvananda/netlink"
+
+	"github.com/weirnet/weir/plugins/internal/ifcfg"
+	"github.com/weirnet/weir/plugins/internal/ipam"
+	"github.com/weirnet/weir/plugins/pluginkit"
+)
+
+// undoTimeout bounds the undo of a failed ADD, which runs even when the
+// ADD's own context has ended.
+const undoTimeout = 30 * time.Second
+
+// Add attaches the container to the bridge. Every resource it acquires (the
+// veth pair, the IPAM allocation, the masquerade rules) is released again
+// if a later step fails.
+func (p *Plugin) Add(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) (types.Result, error) {
+	c, err := loadConfig(args.StdinData, args.Args)
+	if err != nil {
+		return nil, err
+	}
+	if err := ifcfg.CheckNetNS(args.Netns); err != nil {
+		return nil, pluginkit.Errorf(types.ErrInvalidEnvironmentVariables, "CNI_NETNS: %w", err)
+	}
+	log := env.Log.With("container_id", args.ContainerID, "ifname", args.IfName, "bridge", c.Bridge)
+
+	br, err := ensureBridge(c)
+	if err != nil {
+		return nil, err
+	}
+
+	success := false
+	undo := func(what string, fn func(context.Context) error) {
+		if success {
+			return
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+		defer cancel()
+		if err := fn(uctx); err != nil {
+			log.Error("undoing a failed ADD", "step", what, "error", err)
+		}
+	}
+
+	hostName := hostVethName(c, args.ContainerID, args.IfName)
+	host, err := createVeth(c, args.Netns, hostName, args.IfName)
+	if err != nil {
+		return nil, err
+	}
+	// Deleting the host end removes the container end with it.
+	defer undo("delete veth", func(context.Context) error { return deleteLinkByName(hostName) })
+
+	if err := attachPort(c, host, br); err != nil {
+		return nil, err
+	}
+	cont, err := inspectContainerLink(args.Netns, args.IfName)
+	if err != nil {
+		return nil, err
+	}
+	if c.MacSpoofChk {
+		// Lives on the veth: the veth's undo removes it too.
+		if err := setupSpoofCheck(host, cont.mac); err != nil {
+			return nil, err
+		}
+	}
+
+	// IPs refer to the container interface by its index in this list.
+	result := &current.Result{
+		CNIVersion: current.ImplementedSpecVersion,
+		Interfaces: interfaces(br, host, args.IfName, cont, args.Netns),
+	}
+	if c.hasIPAM {
+		ires, err := ipam.Add(ctx, env, args.StdinData, args)
+		if err != nil {
+			return nil, err
+		}
+		defer undo("release addresses", func(uctx context.Context) error { return ipam.Del(uctx, env, args.StdinData, args) })
+		result.IPs, result.Routes, result.DNS = ires.IPs, ires.Routes, ires.DNS
+		gateways := planGateways(c, result)
+		if err := configureContainer(args.Netns, args.IfName, result); err != nil {
+			return nil, err
+		}
+		if c.IPMasq {
+			att := c.attachment(args.ContainerID, args.IfName)
+			if err := p.masq.Setup(ctx, att, addresses(result)); err != nil {
+				return nil, err
+			}
+			defer undo("remove masquerade rules", func(uctx context.Context) error { return p.masq.Teardown(uctx, att) })
+		}
+		for _, gw := range gateways {
+			if err := ensureGateway(br, gw, c.ForceAddress); err != nil {
+				return nil, err
+			}
+			if err := enableForwarding(gw.IP); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := ifcfg.InNetNS(args.Netns, func() error { return setUp(args.IfName) }); err != nil {
+		return nil, err
+	}
+
+	// The bridge's and the host end's MACs are read last: ports and
+	// addresses may have changed them.
+	if br, err = bridgeByName(c.Bridge); err != nil {
+		return nil, err
+	}
+	if host, err = netlinksafe.LinkByName(hostName); err != nil {
+		return nil, fmt.Errorf("looking up %s: %w", hostName, err)
+	}
+	result.Interfaces = interfaces(br, host, args.IfName, cont, args.Netns)
+	if c.DNS.Nameservers != nil || c.DNS.Search != nil || c.DNS.Options != nil || c.DNS.Domain != "" {
+		result.DNS = c.DNS
+	}
+	log.Debug("attached", "host_veth", hostName, "ips", len(result.IPs))
+	success = true
+	return result, nil
+}
+
+// planGateways points every IP at the container interface (index 2), fills
+// in the gateway (the subnet's first address) where IPAM gave none and the
+// bridge is the gateway, adds a default route per family for
+// isDefaultGateway, and returns the addresses the bridge must carry.
+func planGateways(c *config, res *current.Result) []net.IPNet {
+	var gws []net.IPNet
+	defaultDone := map[bool]bool{} // by "is IPv4"
+	for _, r := range res.Routes {
+		if ones, _ := r.Dst.Mask.Size(); ones == 0 {
+			defaultDone[r.Dst.IP.To4() != nil] = true
+		}
+	}
+	for _, ipc := range res.IPs {
+		ipc.Interface = current.Int(2)
+		v4 := ipc.Address.IP.To4() != nil
+		if ipc.Gateway == nil && c.IsGateway {
+			ipc.Gateway = firstHost(ipc.Address)
+		}
+		if c.IsDefaultGateway && !defaultDone[v4] {
+			dst := net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
+			if v4 {
+				dst = net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}
+			}
+			res.Routes = append(res.Routes, &types.Route{Dst: dst, GW: ipc.Gateway})
+			defaultDone[v4] = true
+		}
+		if c.IsGateway {
+			gws = append(gws, net.IPNet{IP: ipc.Gateway, Mask: ipc.Address.Mask})
+		}
+	}
+	return gws
+}
+
+// firstHost returns the first address of n's subnet.
+func firstHost(n net.IPNet) net.IP {
+	ip := n.IP.Mask(n.Mask)
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	out := make(net.IP, len(ip))
+	copy(out, ip)
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i]++
+		if out[i] != 0 {
+			break
+		}
+	}
+	return out
+}
+
+// configureContainer applies the result to ifName inside the namespace.
+func configureContainer(netnsPath, ifName string, res *current.Result) error {
+	return ifcfg.InNetNS(netnsPath, func() error {
+		// An address must be usable at once, and neighbours should
+		// learn a (possibly reused) address's new MAC. Best effort:
+		// the IPv6 knob is absent when IPv6 is disabled.
+		_ = ifcfg.SetSysctl("net/ipv6/conf/"+ifName+"/accept_dad", "0")
+		_ = ifcfg.SetSysctl("net/ipv4/conf/"+ifName+"/arp_notify", "1")
+		if err := ifcfg.ConfigureIface(ifName, res); err != nil {
+			return fmt.Errorf("configuring %s in netns %s: %w", ifName, netnsPath, err)
+		}
+		return nil
+	})
+}
+
+// setUp brings a link of the current namespace up.
+func setUp(name string) error {
+	l, err := netlinksafe.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", name, err)
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("setting %s up: %w", name, err)
+	}
+	return nil
+}
+
+// addresses returns the result's addresses with their subnets.
+func addresses(res *current.Result) []net.IPNet {
+	out := make([]net.IPNet, 0, len(res.IPs))
+	for _, ipc := range res.IPs {
+		out = append(out, ipc.Address)
+	}
+	return out
+}

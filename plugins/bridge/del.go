@@ -1,0 +1,50 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/containernetworking/cni/pkg/skel"
+
+	"github.com/weirnet/weir/plugins/internal/ifcfg"
+	"github.com/weirnet/weir/plugins/internal/ipam"
+	"github.com/weirnet/weir/plugins/pluginkit"
+)
+
+// Del detaches the container. It is idempotent and best effort: every step
+// runs whatever the others did, a missing namespace, link or rule is
+// success, and all failures are reported together. Nothing in it needs the
+// container's namespace or its previous result.
+func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) error {
+	c, err := loadConfig(args.StdinData, args.Args)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if args.Netns != "" {
+		err := ifcfg.InNetNS(args.Netns, func() error { return deleteLinkByName(args.IfName) })
+		if err != nil && !ifcfg.NetNSGone(err) {
+			errs = append(errs, fmt.Errorf("deleting %s in netns %s: %w", args.IfName, args.Netns, err))
+		}
+	}
+	// Still there when the namespace is gone but not yet destroyed, or
+	// when DEL came without a namespace.
+	if err := deleteLinkByName(hostVethName(c, args.ContainerID, args.IfName)); err != nil {
+		errs = append(errs, err)
+	}
+	if c.IPMasq {
+		if err := p.masq.Teardown(ctx, c.attachment(args.ContainerID, args.IfName)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.hasIPAM {
+		if err := ipam.Del(ctx, env, args.StdinData, args); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		env.Log.Warn("DEL incomplete", "container_id", args.ContainerID, "ifname", args.IfName, "errors", len(errs))
+	}
+	return errors.Join(errs...)
+}

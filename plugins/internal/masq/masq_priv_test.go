@@ -1,0 +1,128 @@
+package masq
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/weirnet/weir/internal/sandbox"
+)
+
+// natRules returns the rule lines of the sandbox's nat table.
+func natRules(t *testing.T, f Family) []string {
+	t.Helper()
+	out, err := exec.Command(f.prefix()+"-save", "-t", "nat").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s-save: %v: %s", f.prefix(), err, out)
+	}
+	var rules []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "-A ") || strings.HasPrefix(l, ":WEIR") {
+			rules = append(rules, l)
+		}
+	}
+	return rules
+}
+
+func countContaining(lines []string, s string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestKernelSetupTeardown(t *testing.T) {
+	sandbox.Require(t)
+	ctx := context.Background()
+	m := New()
+	a := Attachment{Network: "kernel-net", ContainerID: "ctr-1", IfName: "eth0"}
+	ch := a.Chain()
+	addrs := []net.IPNet{cidr(t, "10.77.0.5/24"), cidr(t, "fd00:77::5/64")}
+
+	if err := m.Setup(ctx, a, addrs); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	// Twice: the second run must replace, not duplicate.
+	if err := m.Setup(ctx, a, addrs); err != nil {
+		t.Fatalf("second setup: %v", err)
+	}
+	v4 := natRules(t, IPv4)
+	wantV4 := []string{
+		`-A POSTROUTING -s 10.77.0.5/32 -m comment --comment "weir: net=kernel-net id=ctr-1 if=eth0" -j ` + ch,
+		`-A ` + ch + ` -d 10.77.0.0/24 -m comment --comment "weir: net=kernel-net id=ctr-1 if=eth0" -j ACCEPT`,
+		`-A ` + ch + ` ! -d 224.0.0.0/4 -m comment --comment "weir: net=kernel-net id=ctr-1 if=eth0" -j MASQUERADE`,
+	}
+	for _, w := range wantV4 {
+		if n := countContaining(v4, w); n != 1 {
+			t.Errorf("iptables has %d copies of %q, want 1; rules:\n%s", n, w, strings.Join(v4, "\n"))
+		}
+	}
+	v6 := natRules(t, IPv6)
+	if n := countContaining(v6, "-A POSTROUTING -s fd00:77::5/128 "); n != 1 {
+		t.Errorf("ip6tables has %d jumps for fd00:77::5, want 1:\n%s", n, strings.Join(v6, "\n"))
+	}
+	if err := m.Check(ctx, a, addrs); err != nil {
+		t.Errorf("check after setup: %v", err)
+	}
+
+	// The container's address changes: the old jump must go.
+	moved := []net.IPNet{cidr(t, "10.77.0.6/24")}
+	if err := m.Setup(ctx, a, moved); err != nil {
+		t.Fatal(err)
+	}
+	v4 = natRules(t, IPv4)
+	if countContaining(v4, "10.77.0.5/32") != 0 || countContaining(v4, "-s 10.77.0.6/32") != 1 {
+		t.Errorf("after re-setup with a new address:\n%s", strings.Join(v4, "\n"))
+	}
+
+	// Teardown knows no addresses, yet removes both families.
+	if err := m.Teardown(ctx, a); err != nil {
+		t.Fatalf("teardown: %v", err)
+	}
+	for _, f := range families {
+		if rules := natRules(t, f); countContaining(rules, ch) != 0 {
+			t.Errorf("%s still has %s after teardown:\n%s", f, ch, strings.Join(rules, "\n"))
+		}
+	}
+	if err := m.Teardown(ctx, a); err != nil {
+		t.Errorf("second teardown: %v", err)
+	}
+	if err := m.Check(ctx, a, moved); err == nil {
+		t.Error("check passes after teardown")
+	}
+}
+
+func TestKernelGC(t *testing.T) {
+	sandbox.Require(t)
+	ctx := context.Background()
+	m := New()
+	keep := Attachment{Network: "gc-net", ContainerID: "keep", IfName: "eth0"}
+	stale := Attachment{Network: "gc-net", ContainerID: "stale", IfName: "eth0"}
+	foreign := Attachment{Network: "gc-other", ContainerID: "stale", IfName: "eth0"}
+	for i, a := range []Attachment{keep, stale, foreign} {
+		ip := net.IPv4(10, 78, 0, byte(2+i))
+		if err := m.Setup(ctx, a, []net.IPNet{{IP: ip, Mask: net.CIDRMask(24, 32)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.GC(ctx, "gc-net", []Attachment{keep}); err != nil {
+		t.Fatalf("gc: %v", err)
+	}
+	v4 := natRules(t, IPv4)
+	if countContaining(v4, stale.Chain()) != 0 {
+		t.Errorf("stale chain survived GC:\n%s", strings.Join(v4, "\n"))
+	}
+	if countContaining(v4, "-j "+keep.Chain()) != 1 || countContaining(v4, "-j "+foreign.Chain()) != 1 {
+		t.Errorf("GC removed a valid or another network's chain:\n%s", strings.Join(v4, "\n"))
+	}
+	for _, a := range []Attachment{keep, foreign} {
+		if err := m.Teardown(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
