@@ -90,11 +90,11 @@ func (p *Plugin) Add(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 			return nil, err
 		}
 		if c.IPMasq {
-			att := c.attachment(args.ContainerID, args.IfName)
-			if err := p.masq.Setup(ctx, att, addresses(result)); err != nil {
+			att, addrs := c.attachment(args.ContainerID, args.IfName), addresses(result)
+			if err := p.masq.Setup(ctx, att, addrs); err != nil {
 				return nil, err
 			}
-			defer undo("remove masquerade rules", func(uctx context.Context) error { return p.masq.Teardown(uctx, att) })
+			defer undo("remove masquerade rules", func(uctx context.Context) error { return p.masq.Teardown(uctx, att, addrs) })
 		}
 		for _, gw := range gateways {
 			if err := ensureGateway(br, gw, c.ForceAddress); err != nil {

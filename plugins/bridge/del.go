@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/containernetworking/cni/pkg/skel"
 
@@ -34,7 +38,7 @@ func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 		errs = append(errs, err)
 	}
 	if c.IPMasq {
-		if err := p.masq.Teardown(ctx, c.attachment(args.ContainerID, args.IfName)); err != nil {
+		if err := p.masq.Teardown(ctx, c.attachment(args.ContainerID, args.IfName), prevAddresses(c)); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -47,4 +51,21 @@ func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 		env.Log.Warn("DEL incomplete", "container_id", args.ContainerID, "ifname", args.IfName, "errors", len(errs))
 	}
 	return errors.Join(errs...)
+}
+
+// prevAddresses returns the addresses DEL's prevResult gives the container,
+// or nil when there is no usable prevResult: masquerade teardown then reads
+// the table instead of deleting exactly the known rules.
+func prevAddresses(c *config) []net.IPNet {
+	if c.RawPrevResult == nil {
+		return nil
+	}
+	if err := version.ParsePrevResult(&c.NetConf.NetConf); err != nil {
+		return nil
+	}
+	res, err := current.NewResultFromResult(c.PrevResult)
+	if err != nil {
+		return nil
+	}
+	return addresses(res)
 }

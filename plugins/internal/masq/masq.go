@@ -67,12 +67,31 @@ func (m *Masq) Setup(ctx context.Context, a Attachment, addrs []net.IPNet) error
 	return nil
 }
 
-// Teardown removes the attachment's chain and every rule jumping to it, in
-// both families, without needing its addresses. A missing chain is success;
-// so is a family whose tools are not installed.
-func (m *Masq) Teardown(ctx context.Context, a Attachment) error {
+// Teardown removes the attachment's chain and every rule jumping to it,
+// without needing its addresses. A missing chain is success; so is a family
+// whose tools are not installed.
+//
+// When the attachment's addresses are known (DEL's prevResult), each of
+// their families is torn down with one restore of exactly the rules Setup
+// wrote, and the other family is left alone: one fork instead of a save and a
+// restore per family. Should that batch not apply (the rules were already
+// changed or removed), the family falls back to the save-based removal.
+func (m *Masq) Teardown(ctx context.Context, a Attachment, known []net.IPNet) error {
+	fams := families
+	byFam := byFamily(known)
+	if len(known) > 0 {
+		fams = nil
+		for _, f := range families {
+			if len(byFam[f]) > 0 {
+				fams = append(fams, f)
+			}
+		}
+	}
 	var errs []error
-	for _, f := range families {
+	for _, f := range fams {
+		if len(byFam[f]) > 0 && m.run.Restore(ctx, f, knownTeardownBatch(a, f, byFam[f])) == nil {
+			continue
+		}
 		if err := m.remove(ctx, f, func(t *natTable) []string { return []string{a.Chain()} }); err != nil {
 			errs = append(errs, fmt.Errorf("removing %s masquerade for %s: %w", f, a.Chain(), err))
 		}

@@ -80,8 +80,18 @@ func TestKernelSetupTeardown(t *testing.T) {
 		t.Errorf("after re-setup with a new address:\n%s", strings.Join(v4, "\n"))
 	}
 
+	// Teardown with the known address deletes exactly Setup's rules.
+	if err := m.Teardown(ctx, a, moved); err != nil {
+		t.Fatalf("teardown with known addresses: %v", err)
+	}
+	if rules := natRules(t, IPv4); countContaining(rules, ch) != 0 {
+		t.Errorf("IPv4 still has %s after teardown with known addresses:\n%s", ch, strings.Join(rules, "\n"))
+	}
+	if err := m.Setup(ctx, a, moved); err != nil {
+		t.Fatal(err)
+	}
 	// Teardown knows no addresses, yet removes both families.
-	if err := m.Teardown(ctx, a); err != nil {
+	if err := m.Teardown(ctx, a, nil); err != nil {
 		t.Fatalf("teardown: %v", err)
 	}
 	for _, f := range families {
@@ -89,7 +99,7 @@ func TestKernelSetupTeardown(t *testing.T) {
 			t.Errorf("%s still has %s after teardown:\n%s", f, ch, strings.Join(rules, "\n"))
 		}
 	}
-	if err := m.Teardown(ctx, a); err != nil {
+	if err := m.Teardown(ctx, a, nil); err != nil {
 		t.Errorf("second teardown: %v", err)
 	}
 	if err := m.Check(ctx, a, moved); err == nil {
@@ -121,7 +131,7 @@ func TestKernelGC(t *testing.T) {
 		t.Errorf("GC removed a valid or another network's chain:\n%s", strings.Join(v4, "\n"))
 	}
 	for _, a := range []Attachment{keep, foreign} {
-		if err := m.Teardown(ctx, a); err != nil {
+		if err := m.Teardown(ctx, a, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,9 +11,11 @@ import (
 // fakeRunner serves fixed iptables-save output per family and records every
 // restore batch.
 type fakeRunner struct {
-	save     map[Family]string
-	missing  map[Family]bool
-	restores []restoreCall
+	save      map[Family]string
+	missing   map[Family]bool
+	restores  []restoreCall
+	saves     int
+	failFirst bool // the first restore fails, as iptables-restore does on a missing rule
 }
 
 type restoreCall struct {
@@ -24,6 +26,7 @@ type restoreCall struct {
 var _ Runner = (*fakeRunner)(nil)
 
 func (f *fakeRunner) Save(_ context.Context, fam Family) ([]byte, error) {
+	f.saves++
 	if f.missing[fam] {
 		return nil, fmt.Errorf("finding %s-save: %w", fam.prefix(), ErrNotInstalled)
 	}
@@ -32,6 +35,9 @@ func (f *fakeRunner) Save(_ context.Context, fam Family) ([]byte, error) {
 
 func (f *fakeRunner) Restore(_ context.Context, fam Family, batch []byte) error {
 	f.restores = append(f.restores, restoreCall{fam, string(batch)})
+	if f.failFirst && len(f.restores) == 1 {
+		return fmt.Errorf("iptables-restore: line 2 failed")
+	}
 	return nil
 }
 
@@ -176,7 +182,7 @@ func TestTeardown(t *testing.T) {
 		`-A POSTROUTING -s 10.22.0.6/32 -m comment --comment "weir: net=net1 id=c2 if=eth0" -j `+other+"\n"+
 		"-A "+ch+" -j MASQUERADE\nCOMMIT\n", 1)
 	f := &fakeRunner{save: map[Family]string{IPv4: save, IPv6: emptyNat}}
-	if err := NewWithRunner(f).Teardown(context.Background(), att); err != nil {
+	if err := NewWithRunner(f).Teardown(context.Background(), att, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := "*nat\n" +
@@ -192,7 +198,7 @@ func TestTeardown(t *testing.T) {
 
 func TestTeardownNothingToDo(t *testing.T) {
 	f := &fakeRunner{save: map[Family]string{IPv4: emptyNat}, missing: map[Family]bool{IPv6: true}}
-	if err := NewWithRunner(f).Teardown(context.Background(), att); err != nil {
+	if err := NewWithRunner(f).Teardown(context.Background(), att, nil); err != nil {
 		t.Fatalf("teardown of a missing chain: %v", err)
 	}
 	if len(f.restores) != 0 {
@@ -244,5 +250,31 @@ func TestCheck(t *testing.T) {
 	err = m.Check(context.Background(), att, []net.IPNet{cidr(t, "10.22.0.5/16")})
 	if err == nil || err.Error() != "ipv4 masquerade chain "+ch+" is missing" {
 		t.Errorf("check of a missing chain: %v", err)
+	}
+}
+
+func TestTeardownKnownAddressesIsOneRestore(t *testing.T) {
+	ch := att.Chain()
+	f := &fakeRunner{}
+	if err := NewWithRunner(f).Teardown(context.Background(), att, []net.IPNet{cidr(t, "10.22.0.5/16")}); err != nil {
+		t.Fatal(err)
+	}
+	want := "*nat\n" +
+		`-D POSTROUTING -s 10.22.0.5/32 -m comment --comment "weir: net=net1 id=c1 if=eth0" -j ` + ch + "\n" +
+		"-F " + ch + "\n-X " + ch + "\nCOMMIT\n"
+	if f.saves != 0 || len(f.restores) != 1 || f.restores[0].family != IPv4 || f.restores[0].batch != want {
+		t.Fatalf("saves=%d restores=%+v, want no save and one IPv4 restore:\n%s", f.saves, f.restores, want)
+	}
+}
+
+func TestTeardownKnownAddressesFallsBackToSave(t *testing.T) {
+	ch := att.Chain()
+	save := strings.Replace(emptyNat, "COMMIT\n", ":"+ch+" - [0:0]\n-A "+ch+" -j MASQUERADE\nCOMMIT\n", 1)
+	f := &fakeRunner{save: map[Family]string{IPv4: save}, failFirst: true}
+	if err := NewWithRunner(f).Teardown(context.Background(), att, []net.IPNet{cidr(t, "10.22.0.5/16")}); err != nil {
+		t.Fatal(err)
+	}
+	if f.saves != 1 || len(f.restores) != 2 || f.restores[1].batch != "*nat\n-F "+ch+"\n-X "+ch+"\nCOMMIT\n" {
+		t.Fatalf("saves=%d restores=%+v, want the save-based removal after the exact batch failed", f.saves, f.restores)
 	}
 }

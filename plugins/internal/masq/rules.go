@@ -198,6 +198,20 @@ func setupBatch(t *natTable, a Attachment, f Family, addrs []net.IPNet) []byte {
 	return b.Bytes()
 }
 
+// knownTeardownBatch deletes exactly what setupBatch wrote for addrs (all
+// of family f): the jumps, then the chain. It fails as a whole when any of
+// them is missing, and the caller then falls back to reading the table.
+func knownTeardownBatch(a Attachment, f Family, addrs []net.IPNet) []byte {
+	chain, comment := a.Chain(), quote(a.Comment())
+	var b bytes.Buffer
+	b.WriteString("*nat\n")
+	for _, n := range addrs {
+		fmt.Fprintf(&b, "-D POSTROUTING -s %s -m comment --comment %s -j %s\n", hostPrefix(n.IP, f), comment, chain)
+	}
+	fmt.Fprintf(&b, "-F %s\n-X %s\nCOMMIT\n", chain, chain)
+	return b.Bytes()
+}
+
 // removeLines appends to b the lines that delete chain and every rule that
 // jumps to it, and reports whether there was anything to delete.
 func removeLines(b *bytes.Buffer, t *natTable, chain string) bool {
