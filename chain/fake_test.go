@@ -27,6 +27,7 @@ type fakeAction struct {
 	TryAgain  int             `json:"tryAgain,omitempty"`  // answer code 11 this many times first
 	Garbage   bool            `json:"garbage,omitempty"`   // print something that is not JSON
 	CrashExit int             `json:"crashExit,omitempty"` // exit with this code and no output
+	SleepMS   int             `json:"sleepMS,omitempty"`   // take this long, then log "<plugin> <COMMAND> done"
 }
 
 type fakeCall struct {
@@ -74,6 +75,14 @@ func fakePlugin(name string) int {
 			_ = os.WriteFile(counter, []byte(fmt.Sprint(n+1)), 0o644)
 			fmt.Printf(`{"cniVersion":"1.0.0","code":11,"msg":"busy, try again"}`)
 			return 1
+		}
+	}
+	if act.SleepMS > 0 {
+		time.Sleep(time.Duration(act.SleepMS) * time.Millisecond)
+		done, _ := json.Marshal(fakeCall{Plugin: name, Command: cmd + " done", Env: env})
+		if f, err := os.OpenFile(filepath.Join(dir, "log.jsonl"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			_, _ = f.Write(append(done, '\n'))
+			f.Close()
 		}
 	}
 	switch {
