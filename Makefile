@@ -4,7 +4,7 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 REF       := $(CURDIR)/.cache/ref
 SANDBOX   := $(CURDIR)/scripts/sandbox
-PLUGINS   := bridge flannel host-local loopback macvlan
+PLUGINS   := bridge flannel host-local loopback macvlan policy
 REF_PLUGINS_VERSION := v1.10.0
 CNITOOL_VERSION     := v1.3.0
 # What the integration tests and benchmarks are told about the binaries.

@@ -70,6 +70,13 @@ func FindLink(t testing.TB, n ns.NetNS, name string) netlink.Link {
 	return l
 }
 
+// HasLink reports whether n has a link named name; an error other than
+// "not found" fails the test.
+func HasLink(t testing.TB, n ns.NetNS, name string) bool {
+	t.Helper()
+	return FindLink(t, n, name) != nil
+}
+
 // LinkNames returns the names of all links inside n, sorted.
 func LinkNames(t testing.TB, n ns.NetNS) []string {
 	t.Helper()

@@ -51,13 +51,9 @@ func Ping(nsPath, ip string) error {
 // and closes connections until the test ends, and returns its address.
 func Listen(t testing.TB, n ns.NetNS, addr string) string {
 	t.Helper()
-	var l net.Listener
-	if err := in(n, func() error {
-		var err error
-		l, err = net.Listen("tcp", addr)
-		return err
-	}); err != nil {
-		t.Fatalf("listening on %s in %s: %v", addr, nsName(n), err)
+	l, err := listen(n, addr)
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.Close() })
 	go func() {
@@ -70,6 +66,20 @@ func Listen(t testing.TB, n ns.NetNS, addr string) string {
 		}
 	}()
 	return l.Addr().String()
+}
+
+// listen opens a TCP listener on addr inside n.
+func listen(n ns.NetNS, addr string) (net.Listener, error) {
+	var l net.Listener
+	err := in(n, func() error {
+		var err error
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s in %s: %w", addr, nsName(n), err)
+	}
+	return l, nil
 }
 
 // Connect opens a TCP connection from the namespace n to addr and closes
@@ -100,13 +110,9 @@ const (
 // listener, no connection, a lost or garbled message or a step taking
 // longer than five seconds is an error.
 func Exchange(server, client ns.NetNS, listenAddr string) (string, error) {
-	var ln net.Listener
-	if err := in(server, func() error {
-		var err error
-		ln, err = net.Listen("tcp", listenAddr)
-		return err
-	}); err != nil {
-		return "", fmt.Errorf("listening on %s in %s: %w", listenAddr, nsName(server), err)
+	ln, err := listen(server, listenAddr)
+	if err != nil {
+		return "", err
 	}
 	defer ln.Close()
 	type accepted struct {

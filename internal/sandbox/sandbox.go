@@ -7,11 +7,13 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
@@ -46,6 +48,21 @@ func NewNS(t testing.TB) ns.NetNS {
 		_ = testutils.UnmountNS(n)
 	})
 	return n
+}
+
+// RemoveNS removes a namespace made by NewNS now, before the test ends, and
+// checks that its path is gone.
+func RemoveNS(t testing.TB, n ns.NetNS) {
+	t.Helper()
+	if err := n.Close(); err != nil {
+		t.Fatalf("closing netns %s: %v", n.Path(), err)
+	}
+	if err := testutils.UnmountNS(n); err != nil {
+		t.Fatalf("removing netns %s: %v", n.Path(), err)
+	}
+	if _, err := os.Stat(n.Path()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("netns %s still exists: %v", n.Path(), err)
+	}
 }
 
 // PluginDir makes a plugin directory in which every plugin of reg is a link
@@ -89,7 +106,13 @@ func Invoke(ctx context.Context, exec *pluginkit.Exec, c Call) ([]byte, error) {
 	if c.IfName == "" && c.Command != "GC" && c.Command != "STATUS" {
 		c.IfName = "eth0"
 	}
-	environ := []string{
+	return exec.ExecPlugin(ctx, p, c.Conf, c.Environ())
+}
+
+// Environ is the environment of c's invocation: every CNI variable (an
+// empty one counts as unset) and this process's PATH.
+func (c Call) Environ() []string {
+	return []string{
 		"CNI_COMMAND=" + c.Command,
 		"CNI_CONTAINERID=" + c.ContainerID,
 		"CNI_NETNS=" + c.NetNS,
@@ -98,7 +121,33 @@ func Invoke(ctx context.Context, exec *pluginkit.Exec, c Call) ([]byte, error) {
 		"CNI_PATH=" + c.Path,
 		"PATH=" + os.Getenv("PATH"),
 	}
-	return exec.ExecPlugin(ctx, p, c.Conf, environ)
+}
+
+// RunTimeout bounds one Runner.Run.
+const RunTimeout = 30 * time.Second
+
+// Runner runs one plugin type from a CNI_PATH, as a runtime does.
+type Runner struct {
+	Type string // the plugin to run
+	Path string // CNI_PATH; more directories may be appended
+	Exec *pluginkit.Exec
+}
+
+// NewRunner returns a Runner of typ from a PluginDir of reg, in which every
+// plugin of reg runs in-process.
+func NewRunner(t testing.TB, typ string, reg pluginkit.Registry) *Runner {
+	t.Helper()
+	dir, exec := PluginDir(t, reg)
+	return &Runner{Type: typ, Path: dir, Exec: exec}
+}
+
+// Run invokes r's plugin with c (its Type and Path are r's) and returns the
+// plugin's stdout; it gives up after RunTimeout.
+func (r *Runner) Run(c Call) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), RunTimeout)
+	defer cancel()
+	c.Type, c.Path = r.Type, r.Path
+	return Invoke(ctx, r.Exec, c)
 }
 
 // Conf formats a JSON network configuration template with the CNI version:

@@ -11,6 +11,7 @@ import (
 	"github.com/weirnet/weir/plugins/loopback"
 	"github.com/weirnet/weir/plugins/macvlan"
 	"github.com/weirnet/weir/plugins/pluginkit"
+	"github.com/weirnet/weir/plugins/policy"
 )
 
 // Registry returns a new registry of every plugin weir ships.
@@ -21,5 +22,6 @@ func Registry() pluginkit.Registry {
 		"host-local": hostlocal.New(),
 		"loopback":   loopback.New(),
 		"macvlan":    macvlan.New(),
+		"policy":     policy.New(),
 	}
 }

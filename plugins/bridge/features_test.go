@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,7 +80,7 @@ func TestVlan(t *testing.T) {
 		if !strings.Contains(err.Error(), "the kernel lacks bridge VLAN filtering") {
 			t.Fatalf("ADD with vlan: %v", err)
 		}
-		if linkExists(t, hostVeth("vlan", "ctr-v")) || linkExists(t, "brvlan") || nsLinkExists(t, netns.Path(), "eth0") {
+		if sandbox.HasLink(t, nil, hostVeth("vlan", "ctr-v")) || sandbox.HasLink(t, nil, "brvlan") || sandbox.HasLink(t, netns, "eth0") {
 			t.Error("the failed vlan ADD left links behind")
 		}
 		// Nothing was allocated either: a plain ADD on the same IPAM
@@ -125,15 +126,15 @@ func TestGCAndStatus(t *testing.T) {
 	h.add("1.1.0", conf, "ctr-keep", ns1.Path())
 	res2, _ := h.add("1.1.0", conf, "ctr-stale", ns2.Path())
 
-	gcConf := withKey(t, conf, "cni.dev/valid-attachments", []types.GCAttachment{{ContainerID: "ctr-keep", IfName: "eth0"}})
+	gcConf := sandbox.WithKey(t, conf, "cni.dev/valid-attachments", []types.GCAttachment{{ContainerID: "ctr-keep", IfName: "eth0"}})
 	if _, err := h.call("GC", gcConf, "", "", ""); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
 	rules := natRules(t, "iptables-save")
-	if strings.Contains(rules, masqChain("gc", "ctr-stale")) {
+	if rules.Has(masqChain("gc", "ctr-stale")) {
 		t.Errorf("GC left the stale attachment's rules:\n%s", rules)
 	}
-	if !strings.Contains(rules, "-j "+masqChain("gc", "ctr-keep")) {
+	if !rules.Has("-j " + masqChain("gc", "ctr-keep")) {
 		t.Errorf("GC removed the valid attachment's rules:\n%s", rules)
 	}
 	// The stale address is free again (the range has two).
@@ -163,7 +164,7 @@ func TestGCAndStatus(t *testing.T) {
 func TestLayer2Only(t *testing.T) {
 	h := newHarness(t)
 	o := netOpts{name: "l2", bridge: "brl2", noIPAM: true}
-	t.Cleanup(func() { _ = deleteLinkByName("brl2") })
+	sandbox.CleanupLink(t, "brl2")
 	conf := o.conf("1.1.0")
 	netns := sandbox.NewNS(t)
 	res, raw := h.add("1.1.0", conf, "ctr-l2", netns.Path())
@@ -176,14 +177,14 @@ func TestLayer2Only(t *testing.T) {
 		}
 		return nil
 	})
-	if got := addrsOf(t, netns.Path(), "eth0"); len(got) != 0 {
+	if got := sandbox.Addrs(t, netns, "eth0"); len(got) != 0 {
 		t.Errorf("eth0 has addresses %v", got)
 	}
 	if err := h.check(conf, raw, "ctr-l2", netns.Path()); err != nil {
 		t.Errorf("CHECK: %v", err)
 	}
 	h.del(conf, "ctr-l2", netns.Path())
-	if linkExists(t, hostVeth("l2", "ctr-l2")) {
+	if sandbox.HasLink(t, nil, hostVeth("l2", "ctr-l2")) {
 		t.Error("host veth survives DEL")
 	}
 }
@@ -207,7 +208,7 @@ func TestDualStack(t *testing.T) {
 	for _, ipc := range resA.IPs {
 		if ipc.Address.IP.To4() == nil {
 			v6A = ipc.Address.IP.String()
-			if !contains(addrsOf(t, nsA.Path(), "eth0"), ipc.Address.String()) {
+			if !slices.Contains(sandbox.Addrs(t, nsA, "eth0"), ipc.Address.String()) {
 				t.Errorf("eth0 lacks %s", ipc.Address.String())
 			}
 		}
@@ -217,27 +218,27 @@ func TestDualStack(t *testing.T) {
 			v6B = ipc.Address.IP.String()
 		}
 	}
-	brAddrs := addrsOf(t, "", "brdual")
-	if !contains(brAddrs, "10.74.0.1/24") || !contains(brAddrs, "fd00:74::1/64") {
+	brAddrs := sandbox.Addrs(t, nil, "brdual")
+	if !slices.Contains(brAddrs, "10.74.0.1/24") || !slices.Contains(brAddrs, "fd00:74::1/64") {
 		t.Errorf("bridge addresses %v, want both gateways", brAddrs)
 	}
 	if err := h.check(conf, raw, "ctr-a", nsA.Path()); err != nil {
 		t.Errorf("CHECK: %v", err)
 	}
-	if src := connectFrom(t, nsA.Path(), nsB.Path(), net.JoinHostPort(v6B, "0")); src != v6A {
+	if src := sandbox.MustExchange(t, nsB, nsA, net.JoinHostPort(v6B, "0")); src != v6A {
 		t.Errorf("B saw %s over IPv6, want %s", src, v6A)
 	}
-	if err := ping(nsA.Path(), "fd00:74::1"); err != nil {
+	if err := sandbox.Ping(nsA.Path(), "fd00:74::1"); err != nil {
 		t.Error(err)
 	}
 	chain := masqChain("dual", "ctr-a")
-	if rules := natRules(t, "ip6tables-save"); !strings.Contains(rules, "-A POSTROUTING -s "+v6A+"/128 ") || !strings.Contains(rules, "! -d ff00::/8 ") {
+	if rules := natRules(t, "ip6tables-save"); !rules.Has("-A POSTROUTING -s "+v6A+"/128 ") || !rules.Has("! -d ff00::/8 ") {
 		t.Errorf("ip6tables lacks the masquerade rules of %s:\n%s", v6A, rules)
 	}
 	h.del(conf, "ctr-a", nsA.Path())
 	h.del(conf, "ctr-b", nsB.Path())
 	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
-		if rules := natRules(t, tool); strings.Contains(rules, chain) {
+		if rules := natRules(t, tool); rules.Has(chain) {
 			t.Errorf("%s still has %s after DEL:\n%s", tool, chain, rules)
 		}
 	}

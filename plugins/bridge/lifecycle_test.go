@@ -3,11 +3,13 @@ package bridge
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/vishvananda/netlink"
 
@@ -30,8 +32,8 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 			id := "ctr-life"
 
 			res, raw := h.add(ver, conf, id, netns.Path())
-			assertAttached(t, ver, o, res, id, netns.Path(), wantAddr, wantGW)
-			if !strings.Contains(natRules(t, "iptables-save"), fmt.Sprintf("-A POSTROUTING -s 10.10.%d.10/32 -m comment --comment \"weir: net=%s id=%s if=eth0\" -j %s", i, o.name, id, masqChain(o.name, id))) {
+			assertAttached(t, ver, o, res, id, netns, wantAddr, wantGW)
+			if !natRules(t, "iptables-save").Has(fmt.Sprintf("-A POSTROUTING -s 10.10.%d.10/32 -m comment --comment \"weir: net=%s id=%s if=eth0\" -j %s", i, o.name, id, masqChain(o.name, id))) {
 				t.Errorf("no masquerade jump for the container:\n%s", natRules(t, "iptables-save"))
 			}
 
@@ -62,13 +64,13 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 			}
 
 			h.del(conf, id, netns.Path())
-			if linkExists(t, hostVeth(o.name, id)) {
+			if sandbox.HasLink(t, nil, hostVeth(o.name, id)) {
 				t.Error("host veth survives DEL")
 			}
-			if nsLinkExists(t, netns.Path(), "eth0") {
+			if sandbox.HasLink(t, netns, "eth0") {
 				t.Error("eth0 survives DEL")
 			}
-			if strings.Contains(natRules(t, "iptables-save"), masqChain(o.name, id)) {
+			if natRules(t, "iptables-save").Has(masqChain(o.name, id)) {
 				t.Error("masquerade chain survives DEL")
 			}
 			h.del(conf, id, netns.Path()) // idempotent
@@ -86,13 +88,13 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 }
 
 // assertAttached checks an ADD's result and the kernel state it describes.
-func assertAttached(t *testing.T, ver string, o netOpts, res *current.Result, id, nsPath, wantAddr, wantGW string) {
+func assertAttached(t *testing.T, ver string, o netOpts, res *current.Result, id string, netns ns.NetNS, wantAddr, wantGW string) {
 	t.Helper()
 	if len(res.IPs) != 1 || res.IPs[0].Address.String() != wantAddr || res.IPs[0].Gateway.String() != wantGW {
 		t.Fatalf("result IPs: %+v, want %s via %s", res.IPs, wantAddr, wantGW)
 	}
-	if !contains(addrsOf(t, nsPath, "eth0"), wantAddr) {
-		t.Errorf("eth0 has %v, want %s", addrsOf(t, nsPath, "eth0"), wantAddr)
+	if !slices.Contains(sandbox.Addrs(t, netns, "eth0"), wantAddr) {
+		t.Errorf("eth0 has %v, want %s", sandbox.Addrs(t, netns, "eth0"), wantAddr)
 	}
 	veth := mustLink(t, hostVeth(o.name, id))
 	br := mustLink(t, o.bridge)
@@ -104,37 +106,23 @@ func assertAttached(t *testing.T, ver string, o netOpts, res *current.Result, id
 	}
 	_, sub, _ := net.ParseCIDR(wantAddr)
 	ones, _ := sub.Mask.Size()
-	if gw := fmt.Sprintf("%s/%d", wantGW, ones); !contains(addrsOf(t, "", o.bridge), gw) {
-		t.Errorf("bridge has %v, want gateway %s", addrsOf(t, "", o.bridge), gw)
+	if gw := fmt.Sprintf("%s/%d", wantGW, ones); !slices.Contains(sandbox.Addrs(t, nil, o.bridge), gw) {
+		t.Errorf("bridge has %v, want gateway %s", sandbox.Addrs(t, nil, o.bridge), gw)
 	}
-	var defGW string
-	inNS(t, nsPath, func() error {
-		routes, err := netlinksafe.RouteList(nil, netlink.FAMILY_V4)
-		for _, r := range routes {
-			if r.Dst == nil || r.Dst.String() == "0.0.0.0/0" {
-				defGW = r.Gw.String()
-			}
-		}
-		return err
-	})
-	if defGW != wantGW {
-		t.Errorf("container default route via %q, want %s", defGW, wantGW)
+	if err := sandbox.RouteVia(netns, "0.0.0.0/0", wantGW); err != nil {
+		t.Errorf("container default route: %v", err)
 	}
 	if !atLeast(ver, "0.3.0") {
 		return // no interfaces in old results
 	}
-	var contMAC string
-	inNS(t, nsPath, func() error {
-		l, err := netlinksafe.LinkByName("eth0")
-		if err == nil {
-			contMAC = l.Attrs().HardwareAddr.String()
-		}
-		return err
-	})
+	cont, err := sandbox.LinkIn(netns, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []current.Interface{
 		{Name: o.bridge, Mac: br.Attrs().HardwareAddr.String()},
 		{Name: veth.Attrs().Name, Mac: veth.Attrs().HardwareAddr.String()},
-		{Name: "eth0", Mac: contMAC, Sandbox: nsPath},
+		{Name: "eth0", Mac: cont.Attrs().HardwareAddr.String(), Sandbox: netns.Path()},
 	}
 	if len(res.Interfaces) != 3 {
 		t.Fatalf("result interfaces: %v", res.Interfaces)
@@ -162,13 +150,13 @@ func TestDelAfterNetnsGone(t *testing.T) {
 			netns := sandbox.NewNS(t)
 			path := netns.Path()
 			h.add(ver, conf, "ctr-gone", path)
-			deleteNS(t, netns)
+			sandbox.RemoveNS(t, netns)
 
 			h.del(conf, "ctr-gone", path)
-			if linkExists(t, hostVeth(o.name, "ctr-gone")) {
+			if sandbox.HasLink(t, nil, hostVeth(o.name, "ctr-gone")) {
 				t.Error("host veth survives DEL after the netns is gone")
 			}
-			if rules := natRules(t, "iptables-save"); strings.Contains(rules, masqChain(o.name, "ctr-gone")) {
+			if rules := natRules(t, "iptables-save"); rules.Has(masqChain(o.name, "ctr-gone")) {
 				t.Errorf("masquerade rules survive DEL:\n%s", rules)
 			}
 			h.del(conf, "ctr-gone", path)
@@ -193,13 +181,13 @@ func TestDelWithoutNetns(t *testing.T) {
 	netns := sandbox.NewNS(t)
 	h.add("1.1.0", conf, "ctr-x", netns.Path())
 	h.del(conf, "ctr-x", "")
-	if linkExists(t, hostVeth(o.name, "ctr-x")) {
+	if sandbox.HasLink(t, nil, hostVeth(o.name, "ctr-x")) {
 		t.Error("host veth survives DEL without netns")
 	}
-	if nsLinkExists(t, netns.Path(), "eth0") {
+	if sandbox.HasLink(t, netns, "eth0") {
 		t.Error("the container end survives its host end")
 	}
-	if strings.Contains(natRules(t, "iptables-save"), masqChain(o.name, "ctr-x")) {
+	if natRules(t, "iptables-save").Has(masqChain(o.name, "ctr-x")) {
 		t.Error("masquerade rules survive DEL without netns")
 	}
 }
@@ -225,17 +213,17 @@ func TestFailedAddExhaustedRange(t *testing.T) {
 			if !strings.Contains(err.Error(), "ipam ADD") {
 				t.Errorf("error does not name the IPAM step: %v", err)
 			}
-			if linkExists(t, hostVeth(o.name, "ctr-2")) {
+			if sandbox.HasLink(t, nil, hostVeth(o.name, "ctr-2")) {
 				t.Error("failed ADD left its host veth")
 			}
-			if nsLinkExists(t, ns2.Path(), "eth0") {
+			if sandbox.HasLink(t, ns2, "eth0") {
 				t.Error("failed ADD left eth0 in the container")
 			}
 			rules := natRules(t, "iptables-save")
-			if strings.Contains(rules, masqChain(o.name, "ctr-2")) {
+			if rules.Has(masqChain(o.name, "ctr-2")) {
 				t.Errorf("failed ADD left masquerade rules:\n%s", rules)
 			}
-			if !strings.Contains(rules, masqChain(o.name, "ctr-1")) || !linkExists(t, hostVeth(o.name, "ctr-1")) {
+			if !rules.Has(masqChain(o.name, "ctr-1")) || !sandbox.HasLink(t, nil, hostVeth(o.name, "ctr-1")) {
 				t.Error("failed ADD disturbed the first container")
 			}
 			h.del(conf, "ctr-1", ns1.Path())
@@ -270,10 +258,10 @@ func TestFailedAddAfterIPAM(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("ADD with a conflicting bridge address: %v, want %q", err, want)
 	}
-	if linkExists(t, hostVeth(o.name, "ctr-c")) || nsLinkExists(t, netns.Path(), "eth0") {
+	if sandbox.HasLink(t, nil, hostVeth(o.name, "ctr-c")) || sandbox.HasLink(t, netns, "eth0") {
 		t.Error("failed ADD left its veth")
 	}
-	if rules := natRules(t, "iptables-save"); strings.Contains(rules, masqChain(o.name, "ctr-c")) {
+	if rules := natRules(t, "iptables-save"); rules.Has(masqChain(o.name, "ctr-c")) {
 		t.Errorf("failed ADD left masquerade rules:\n%s", rules)
 	}
 
@@ -283,8 +271,8 @@ func TestFailedAddAfterIPAM(t *testing.T) {
 	if got := res.IPs[0].Address.String(); got != "10.14.0.10/24" {
 		t.Errorf("ADD after the failure got %s: the failed ADD did not release 10.14.0.10", got)
 	}
-	addrs := addrsOf(t, "", o.bridge)
-	if !contains(addrs, "10.14.0.1/24") || contains(addrs, "10.14.0.5/24") || !contains(addrs, "10.99.0.1/24") {
+	addrs := sandbox.Addrs(t, nil, o.bridge)
+	if !slices.Contains(addrs, "10.14.0.1/24") || slices.Contains(addrs, "10.14.0.5/24") || !slices.Contains(addrs, "10.99.0.1/24") {
 		t.Errorf("bridge addresses after forceAddress: %v, want 10.14.0.1/24 and 10.99.0.1/24", addrs)
 	}
 	h.del(conf, "ctr-c", netns.Path())

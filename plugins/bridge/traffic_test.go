@@ -2,10 +2,10 @@ package bridge
 
 import (
 	"net"
-	"strings"
 	"testing"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
 	"github.com/weirnet/weir/internal/sandbox"
@@ -27,23 +27,23 @@ func TestTwoContainersTalk(t *testing.T) {
 		t.Fatalf("both containers got %s", ipA)
 	}
 
-	if src := connectFrom(t, nsA.Path(), nsB.Path(), net.JoinHostPort(ipB, "0")); src != ipA {
+	if src := sandbox.MustExchange(t, nsB, nsA, net.JoinHostPort(ipB, "0")); src != ipA {
 		t.Errorf("B saw the connection from %s, want A's %s", src, ipA)
 	}
 	for _, p := range []struct{ ns, dst string }{
 		{nsA.Path(), ipB}, {nsB.Path(), ipA}, {nsA.Path(), "10.20.0.1"}, {nsB.Path(), "10.20.0.1"},
 	} {
-		if err := ping(p.ns, p.dst); err != nil {
+		if err := sandbox.Ping(p.ns, p.dst); err != nil {
 			t.Error(err)
 		}
 	}
 	// The check can fail: nobody holds this address.
-	if err := ping(nsA.Path(), "10.20.0.200"); err == nil {
+	if err := sandbox.Ping(nsA.Path(), "10.20.0.200"); err == nil {
 		t.Error("ping to an unused address succeeded")
 	}
 
 	h.del(conf, "ctr-a", nsA.Path())
-	if err := ping(nsB.Path(), ipA); err == nil {
+	if err := sandbox.Ping(nsB.Path(), ipA); err == nil {
 		t.Error("A still answers after DEL")
 	}
 	h.del(conf, "ctr-b", nsB.Path())
@@ -52,30 +52,23 @@ func TestTwoContainersTalk(t *testing.T) {
 // addOutside makes a namespace "outside" the container networks, linked to
 // the sandbox's own namespace by a veth: 192.168.77.1 on the sandbox side,
 // 192.168.77.2 outside.
-func addOutside(t *testing.T) string {
+func addOutside(t *testing.T) ns.NetNS {
 	t.Helper()
 	out := sandbox.NewNS(t)
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "wout0"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(out.Fd()))}
-	if err := netlink.LinkAdd(veth); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = deleteLinkByName("wout0") })
-	setAddrUp := func(name, cidr string) error {
+	sandbox.Veth(t, "wout0", "eth0", out)
+	addAddr := func(name, cidr string) error {
 		l, err := netlinksafe.LinkByName(name)
 		if err != nil {
 			return err
 		}
 		a, _ := netlink.ParseAddr(cidr)
-		if err := netlink.AddrAdd(l, a); err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(l)
+		return netlink.AddrAdd(l, a)
 	}
-	if err := setAddrUp("wout0", "192.168.77.1/24"); err != nil {
+	if err := addAddr("wout0", "192.168.77.1/24"); err != nil {
 		t.Fatal(err)
 	}
-	inNS(t, out.Path(), func() error { return setAddrUp("eth0", "192.168.77.2/24") })
-	return out.Path()
+	inNS(t, out.Path(), func() error { return addAddr("eth0", "192.168.77.2/24") })
+	return out
 }
 
 // TestIPMasq proves masquerading with real packets: a container on an
@@ -91,7 +84,7 @@ func TestIPMasq(t *testing.T) {
 	plainNet := h.newNet("plain", "brplain", "10.41.0.0/24")
 	plainNet.extra = `"isDefaultGateway":true,`
 	// Only the plain network's replies need a way back.
-	inNS(t, outside, func() error {
+	inNS(t, outside.Path(), func() error {
 		_, dst, _ := net.ParseCIDR("10.41.0.0/24")
 		l, err := netlinksafe.LinkByName("eth0")
 		if err != nil {
@@ -113,27 +106,27 @@ func TestIPMasq(t *testing.T) {
 		`-A ` + chain + ` -d 10.40.0.0/24 -m comment --comment "weir: net=masq id=ctr-m if=eth0" -j ACCEPT`,
 		`-A ` + chain + ` ! -d 224.0.0.0/4 -m comment --comment "weir: net=masq id=ctr-m if=eth0" -j MASQUERADE`,
 	} {
-		if !strings.Contains(rules, want) {
+		if !rules.Has(want) {
 			t.Errorf("nat table lacks %q:\n%s", want, rules)
 		}
 	}
-	if strings.Contains(rules, ipP) {
+	if rules.Has(ipP) {
 		t.Errorf("the plain network got masquerade rules:\n%s", rules)
 	}
 
-	if src := connectFrom(t, nsM.Path(), outside, "192.168.77.2:0"); src != "192.168.77.1" {
+	if src := sandbox.MustExchange(t, outside, nsM, "192.168.77.2:0"); src != "192.168.77.1" {
 		t.Errorf("outside saw the masqueraded container as %s, want the host's 192.168.77.1", src)
 	}
-	if src := connectFrom(t, nsP.Path(), outside, "192.168.77.2:0"); src != ipP {
+	if src := sandbox.MustExchange(t, outside, nsP, "192.168.77.2:0"); src != ipP {
 		t.Errorf("outside saw the plain container as %s, want its own %s", src, ipP)
 	}
 	// Inside the subnet there is no masquerading.
-	if err := ping(nsM.Path(), "10.40.0.1"); err != nil {
+	if err := sandbox.Ping(nsM.Path(), "10.40.0.1"); err != nil {
 		t.Error(err)
 	}
 
 	h.del(masqConf, "ctr-m", nsM.Path())
-	if rules := natRules(t, "iptables-save"); strings.Contains(rules, chain) || strings.Contains(rules, ipM+"/32") {
+	if rules := natRules(t, "iptables-save"); rules.Has(chain) || rules.Has(ipM+"/32") {
 		t.Errorf("masquerade rules survive DEL:\n%s", rules)
 	}
 	h.del(plainConf, "ctr-p", nsP.Path())
@@ -170,15 +163,15 @@ func TestMacSpoofCheck(t *testing.T) {
 			return netlink.LinkSetHardwareAddr(l, hw)
 		})
 	}
-	if err := ping(netns.Path(), "10.50.0.1"); err != nil {
+	if err := sandbox.Ping(netns.Path(), "10.50.0.1"); err != nil {
 		t.Fatalf("with its own MAC: %v", err)
 	}
 	setMAC(netns.Path(), "0a:58:0a:32:00:aa")
-	if err := ping(netns.Path(), "10.50.0.1"); err == nil {
+	if err := sandbox.Ping(netns.Path(), "10.50.0.1"); err == nil {
 		t.Error("ping with a spoofed MAC got through")
 	}
 	setMAC(netns.Path(), "0a:58:0a:32:00:99")
-	if err := ping(netns.Path(), "10.50.0.1"); err != nil {
+	if err := sandbox.Ping(netns.Path(), "10.50.0.1"); err != nil {
 		t.Errorf("with its own MAC again: %v", err)
 	}
 	h.del(conf, "ctr-s", netns.Path())
@@ -189,7 +182,7 @@ func TestMacSpoofCheck(t *testing.T) {
 	ns2 := sandbox.NewNS(t)
 	h.add("1.1.0", plain, "ctr-free", ns2.Path())
 	setMAC(ns2.Path(), "0a:58:0a:32:00:bb")
-	if err := ping(ns2.Path(), "10.50.0.1"); err != nil {
+	if err := sandbox.Ping(ns2.Path(), "10.50.0.1"); err != nil {
 		t.Errorf("without macspoofchk a changed MAC must still work: %v", err)
 	}
 	h.del(plain, "ctr-free", ns2.Path())

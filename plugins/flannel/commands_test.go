@@ -106,17 +106,7 @@ func TestAddFailureUndoes(t *testing.T) {
 	_, err = e.call("ADD", "c2", e.conf("1.0.0", ""))
 	assertCNIError(t, err, 11, "delegate fakebr ADD: no bridge today\ndelegate fakebr DEL: stuck")
 	e.wantCalls("ADD", "DEL")
-	if !exists(t, e.saved("c2")) {
-		t.Fatal("saved configuration removed although the undo failed")
-	}
-	e.fake.setFail("DEL", nil)
-	if _, err := e.call("DEL", "c2", e.conf("1.0.0", "")); err != nil {
-		t.Fatalf("DEL: %v", err)
-	}
-	e.wantCalls("DEL")
-	if exists(t, e.saved("c2")) {
-		t.Fatal("saved configuration left after DEL")
-	}
+	e.retryDel("c2", "1.0.0")
 }
 
 func TestDelFailureKeepsSavedConfig(t *testing.T) {
@@ -133,17 +123,7 @@ func TestDelFailureKeepsSavedConfig(t *testing.T) {
 		t.Fatalf("DEL error = %#v", err)
 	}
 	e.wantCalls("DEL")
-	if !exists(t, e.saved("c1")) {
-		t.Fatal("saved configuration removed although the delegate's DEL failed")
-	}
-	e.fake.setFail("DEL", nil)
-	if _, err := e.call("DEL", "c1", e.conf("0.4.0", "")); err != nil {
-		t.Fatalf("retried DEL: %v", err)
-	}
-	e.wantCalls("DEL")
-	if exists(t, e.saved("c1")) {
-		t.Fatal("saved configuration left after the retried DEL")
-	}
+	e.retryDel("c1", "0.4.0")
 }
 
 func TestDelCorruptSavedConfigRebuilds(t *testing.T) {

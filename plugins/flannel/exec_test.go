@@ -1,7 +1,6 @@
 package flannel
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -31,8 +30,9 @@ esac
 // its failed DEL is reported with its code, message and details, and the
 // saved configuration stays until a DEL succeeds.
 func TestExecDelegateDelFailureReported(t *testing.T) {
-	pluginDir, exec := sandbox.PluginDir(t, pluginkit.Registry{"flannel": New()})
+	plugins := sandbox.NewRunner(t, "flannel", pluginkit.Registry{"flannel": New()})
 	scripts := t.TempDir()
+	plugins.Path += string(os.PathListSeparator) + scripts
 	if err := os.WriteFile(filepath.Join(scripts, "faildel"), []byte(faildelScript), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -45,10 +45,7 @@ func TestExecDelegateDelFailureReported(t *testing.T) {
 	conf := []byte(`{"cniVersion":"1.0.0","name":"mynet","type":"flannel","subnetFile":"` + subnetFile +
 		`","dataDir":"` + dataDir + `","delegate":{"type":"faildel"}}`)
 	call := func(cmd string) ([]byte, error) {
-		return sandbox.Invoke(context.Background(), exec, sandbox.Call{
-			Command: cmd, Type: "flannel", Path: pluginDir + string(os.PathListSeparator) + scripts,
-			ContainerID: "ctr1", NetNS: "/var/run/netns/ctr1", Conf: conf,
-		})
+		return plugins.Run(sandbox.Call{Command: cmd, ContainerID: "ctr1", NetNS: "/var/run/netns/ctr1", Conf: conf})
 	}
 	saved := filepath.Join(dataDir, "mynet", "ctr1@eth0.json")
 

@@ -98,17 +98,15 @@ func (f *fakeDelegate) Status(_ context.Context, _ *pluginkit.Env, args *skel.Cm
 type fakeEnv struct {
 	t          *testing.T
 	fake       *fakeDelegate
-	exec       *pluginkit.Exec
-	path       string
+	plugins    *sandbox.Runner
 	subnetFile string
 	dataDir    string
 }
 
 func newFakeEnv(t *testing.T) *fakeEnv {
 	fake := &fakeDelegate{}
-	path, exec := sandbox.PluginDir(t, pluginkit.Registry{"flannel": New(), "fakebr": fake})
 	tmp := t.TempDir()
-	e := &fakeEnv{t: t, fake: fake, exec: exec, path: path,
+	e := &fakeEnv{t: t, fake: fake, plugins: sandbox.NewRunner(t, "flannel", pluginkit.Registry{"flannel": New(), "fakebr": fake}),
 		subnetFile: filepath.Join(tmp, "subnet.env"), dataDir: filepath.Join(tmp, "data")}
 	e.writeSubnetEnv(seedSubnetEnv)
 	return e
@@ -127,9 +125,7 @@ func (e *fakeEnv) conf(ver, extra string) []byte {
 }
 
 func (e *fakeEnv) call(cmd, id string, conf []byte) ([]byte, error) {
-	return sandbox.Invoke(context.Background(), e.exec, sandbox.Call{
-		Command: cmd, Type: "flannel", Path: e.path, ContainerID: id, NetNS: "/var/run/netns/" + id, Conf: conf,
-	})
+	return e.plugins.Run(sandbox.Call{Command: cmd, ContainerID: id, NetNS: "/var/run/netns/" + id, Conf: conf})
 }
 
 func (e *fakeEnv) saved(id string) string {
@@ -147,6 +143,24 @@ func (e *fakeEnv) wantCalls(want ...string) []fakeCall {
 		e.t.Fatalf("delegate calls = %v, want %v", got, want)
 	}
 	return calls
+}
+
+// retryDel checks that id's saved configuration survived the delegate's
+// failed DEL, then lets the delegate's DEL succeed: a retried DEL (of a
+// ver configuration) must call it and remove the saved configuration.
+func (e *fakeEnv) retryDel(id, ver string) {
+	e.t.Helper()
+	if !exists(e.t, e.saved(id)) {
+		e.t.Fatalf("saved configuration of %s removed although the delegate's DEL failed", id)
+	}
+	e.fake.setFail("DEL", nil)
+	if _, err := e.call("DEL", id, e.conf(ver, "")); err != nil {
+		e.t.Fatalf("retried DEL of %s: %v", id, err)
+	}
+	e.wantCalls("DEL")
+	if exists(e.t, e.saved(id)) {
+		e.t.Fatalf("saved configuration of %s left after the retried DEL", id)
+	}
 }
 
 func exists(t *testing.T, path string) bool {

@@ -2,10 +2,12 @@ package flannel
 
 import (
 	"bytes"
-	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,14 +36,17 @@ func TestPrivAddCheckDelAllVersions(t *testing.T) {
 			res, out := n.add(id, target)
 			checkResult(t, res, "192.168.22.130")
 			mustLink(t, target, "eth0", 1450, "192.168.22.130/26")
-			routeVia(t, target, "192.168.0.0/16", "192.168.22.129")
+			if err := sandbox.RouteVia(target, "192.168.0.0/16", "192.168.22.129"); err != nil {
+				t.Fatal(err)
+			}
 			mustLink(t, nil, n.bridge, 1450, "192.168.22.129/26")
 			if !exists(t, n.saved(id)) || !exists(t, n.allocation("192.168.22.130")) {
 				t.Fatal("ADD left no saved configuration or no IPAM allocation")
 			}
 
 			if ge, _ := version.GreaterThanOrEqualTo(ver, "0.4.0"); ge {
-				if _, err := n.invoke("CHECK", id, target, withKey(n.confJSON, "prevResult", out)); err != nil {
+				withPrev := sandbox.WithPrevResult(t, n.confJSON, out)
+				if _, err := n.invoke("CHECK", id, target, withPrev); err != nil {
 					t.Fatalf("CHECK: %v", err)
 				}
 				// CHECK notices a missing address.
@@ -55,13 +60,13 @@ func TestPrivAddCheckDelAllVersions(t *testing.T) {
 				}); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := n.invoke("CHECK", id, target, withKey(n.confJSON, "prevResult", out)); err == nil {
+				if _, err := n.invoke("CHECK", id, target, withPrev); err == nil {
 					t.Fatal("CHECK passed although eth0 lost its address")
 				}
 			}
 
 			n.del(id, target)
-			if _, err := linkIn(t, target, "eth0"); err == nil {
+			if sandbox.FindLink(t, target, "eth0") != nil {
 				t.Fatal("eth0 still exists after DEL")
 			}
 			if exists(t, n.saved(id)) || exists(t, n.allocation("192.168.22.130")) {
@@ -98,24 +103,24 @@ func TestPrivSeedVerbatim(t *testing.T) {
 			_ = os.RemoveAll(d)
 		}
 	})
-	deleteLinkAtCleanup(t, "cni0")
+	sandbox.CleanupLink(t, "cni0")
 	conf := []byte(`{
     "name": "mynet",
 "type": "flannel"
 }
 `)
-	path, exec := privPlugins(t)
+	plugins := privPlugins(t)
 	target := sandbox.NewNS(t)
 	const id = "6e3b681a422f5174"
-	call := sandbox.Call{Type: "flannel", Path: path, ContainerID: id, NetNS: target.Path(), IfName: "eth0", Conf: conf}
+	call := sandbox.Call{ContainerID: id, NetNS: target.Path(), IfName: "eth0", Conf: conf}
 
-	rulesBefore := iptablesSave(t)
+	rulesBefore := sandbox.SaveRules(t, "iptables-save", "")
 	call.Command = "ADD"
-	out, err := sandbox.Invoke(context.Background(), exec, call)
+	out, err := plugins.Run(call)
 	if err != nil {
 		t.Fatalf("ADD: %v", err)
 	}
-	checkResult(t, parseResult(t, "0.1.0", out), "192.168.22.130")
+	checkResult(t, sandbox.ParseResult(t, "0.1.0", out), "192.168.22.130")
 	mustLink(t, target, "eth0", 1450, "192.168.22.130/26")
 	mustLink(t, nil, "cni0", 1450, "192.168.22.129/26")
 	saved := filepath.Join(DefaultDataDir, "mynet", id+"@eth0.json")
@@ -124,22 +129,22 @@ func TestPrivSeedVerbatim(t *testing.T) {
 		t.Fatal("ADD left no saved configuration or no IPAM allocation")
 	}
 	// FLANNEL_IPMASQ=false: the bridge masquerades for the container.
-	rulesAdded := iptablesSave(t)
-	if !strings.Contains(rulesAdded, "MASQUERADE") || !strings.Contains(rulesAdded, id) {
+	rulesAdded := sandbox.SaveRules(t, "iptables-save", "")
+	if !rulesAdded.Has("MASQUERADE") || !rulesAdded.Has(id) {
 		t.Fatalf("no masquerade rule naming the container after ADD:\n%s", rulesAdded)
 	}
 
 	call.Command = "DEL"
-	if _, err := sandbox.Invoke(context.Background(), exec, call); err != nil {
+	if _, err := plugins.Run(call); err != nil {
 		t.Fatalf("DEL: %v", err)
 	}
 	if exists(t, saved) || exists(t, allocation) {
 		t.Fatal("DEL left the saved configuration or the IPAM allocation")
 	}
-	if rules := iptablesSave(t); strings.Contains(rules, id) {
+	if rules := sandbox.SaveRules(t, "iptables-save", ""); rules.Has(id) {
 		t.Fatalf("DEL left rules naming the container:\n%s\n(before ADD:\n%s)", rules, rulesBefore)
 	}
-	if _, err := sandbox.Invoke(context.Background(), exec, call); err != nil {
+	if _, err := plugins.Run(call); err != nil {
 		t.Fatalf("second DEL: %v", err)
 	}
 }
@@ -157,17 +162,25 @@ func TestPrivTwoContainersTalk(t *testing.T) {
 		from ns.NetNS
 		ip   string
 	}{{a, "192.168.22.131"}, {b, "192.168.22.130"}, {a, "192.168.22.129"}, {b, "192.168.22.129"}} {
-		if err := ping(p.from, p.ip); err != nil {
+		if err := sandbox.Ping(p.from.Path(), p.ip); err != nil {
 			t.Fatal(err)
 		}
 	}
-	tcpExchange(t, b, a, "192.168.22.131")
-	tcpExchange(t, a, b, "192.168.22.130")
-	tcpExchange(t, nil, a, "192.168.22.129")
+	// TCP both ways between the containers, and from a to the host's
+	// bridge (nil: the sandbox's namespace); each server sees the client's
+	// own address.
+	for _, c := range []struct {
+		server, client ns.NetNS
+		ip, from       string
+	}{{b, a, "192.168.22.131", "192.168.22.130"}, {a, b, "192.168.22.130", "192.168.22.131"}, {nil, a, "192.168.22.129", "192.168.22.130"}} {
+		if peer := sandbox.MustExchange(t, c.server, c.client, net.JoinHostPort(c.ip, "0")); peer != c.from {
+			t.Errorf("server on %s saw the client as %s, want %s", c.ip, peer, c.from)
+		}
+	}
 
 	// The probes can fail: once b is deleted, a no longer reaches it.
 	n.del("ctr-b", b)
-	if err := ping(a, "192.168.22.131"); err == nil {
+	if err := sandbox.Ping(a.Path(), "192.168.22.131"); err == nil {
 		t.Fatal("ping to a deleted container succeeded")
 	}
 	n.del("ctr-a", a)
@@ -179,19 +192,19 @@ func TestPrivMissingSubnetFileCreatesNothing(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "subnet.env")
 	conf := bytes.Replace(n.confJSON, []byte(n.subnetFile), []byte(missing), 1)
 	target := sandbox.NewNS(t)
-	before, beforeNS := linkNames(t, nil), linkNames(t, target)
-	nat := iptablesSave(t)
+	before, beforeNS := sandbox.LinkNames(t, nil), sandbox.LinkNames(t, target)
+	nat := sandbox.SaveRules(t, "iptables-save", "")
 
 	_, err := n.invoke("ADD", "ctr-x", target, conf)
 	assertCNIError(t, err, types.ErrTryAgainLater, "flannel subnet file "+missing+
 		` does not exist: flanneld must be running on this host and have written its lease there (or set "subnetFile" to where it writes it)`)
-	if after := linkNames(t, nil); after != before {
+	if after := sandbox.LinkNames(t, nil); !slices.Equal(after, before) {
 		t.Fatalf("links changed: %s -> %s", before, after)
 	}
-	if after := linkNames(t, target); after != beforeNS {
+	if after := sandbox.LinkNames(t, target); !slices.Equal(after, beforeNS) {
 		t.Fatalf("container links changed: %s -> %s", beforeNS, after)
 	}
-	if after := iptablesSave(t); after != nat {
+	if after := sandbox.SaveRules(t, "iptables-save", ""); !slices.Equal(after, nat) {
 		t.Fatalf("iptables changed:\n%s\n->\n%s", nat, after)
 	}
 	if exists(t, n.dataDir) || exists(t, n.ipamDir) {
@@ -211,7 +224,7 @@ func TestPrivGC(t *testing.T) {
 	n.add("ctr-a", a)
 	n.add("ctr-b", b)
 	valid := []byte(`[{"containerID":"ctr-a","ifname":"eth0"}]`)
-	if _, err := n.invoke("GC", "", nil, withKey(n.confJSON, "cni.dev/valid-attachments", valid)); err != nil {
+	if _, err := n.invoke("GC", "", nil, sandbox.WithKey(t, n.confJSON, "cni.dev/valid-attachments", json.RawMessage(valid))); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
 	if !exists(t, n.saved("ctr-a")) || !exists(t, n.allocation("192.168.22.130")) {

@@ -2,8 +2,6 @@ package hostlocal
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"net/netip"
 	"slices"
 
@@ -21,16 +19,15 @@ func (p *Plugin) Check(ctx context.Context, env *pluginkit.Env, args *skel.CmdAr
 		return err
 	}
 	o := Owner{ContainerID: args.ContainerID, IfName: args.IfName}
-	st, err := OpenStore(c.DataDir, c.Network, false)
-	if errors.Is(err, fs.ErrNotExist) {
-		return pluginkit.Errorf(types.ErrUnknownContainer, "no addresses reserved for %s on network %s", o, c.Network)
-	}
-	if err != nil {
-		return pluginkit.Errorf(types.ErrIOFailure, "%w", err)
-	}
-	ix, err := st.ReadIndex(o)
+	st, err := openExisting(c.DataDir, c.Network)
 	if err != nil {
 		return err
+	}
+	var ix *Index
+	if st != nil {
+		if ix, err = st.ReadIndex(o); err != nil {
+			return err
+		}
 	}
 	if ix == nil {
 		return pluginkit.Errorf(types.ErrUnknownContainer, "no addresses reserved for %s on network %s", o, c.Network)

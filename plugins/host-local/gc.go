@@ -3,7 +3,6 @@ package hostlocal
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"net/netip"
 	"slices"
 
@@ -19,19 +18,8 @@ import (
 // attachment's pending index (an interrupted ADD) into a ready one listing
 // what the attachment actually holds. An empty list releases everything.
 func (p *Plugin) GC(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) error {
-	c, _, err := loadStoreConfig(args.StdinData)
-	if err != nil {
-		return err
-	}
-	st, err := OpenStore(c.DataDir, c.Network, false)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return pluginkit.Errorf(types.ErrIOFailure, "%w", err)
-	}
-	unlock, err := st.Lock(ctx)
-	if err != nil {
+	c, st, unlock, err := lockExisting(ctx, args.StdinData)
+	if err != nil || st == nil {
 		return err
 	}
 	defer unlock()
@@ -106,12 +94,9 @@ func (p *Plugin) Status(ctx context.Context, env *pluginkit.Env, args *skel.CmdA
 	if err != nil {
 		return err
 	}
-	st, err := OpenStore(c.DataDir, c.Network, false)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return pluginkit.Errorf(types.ErrIOFailure, "%w", err)
+	st, err := openExisting(c.DataDir, c.Network)
+	if err != nil || st == nil {
+		return err
 	}
 	contents, err := st.Scan(false)
 	if err != nil {

@@ -11,9 +11,9 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/cni/pkg/version"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/weirnet/weir/internal/sandbox"
 	"github.com/weirnet/weir/plugins/pluginkit"
 )
 
@@ -26,24 +26,15 @@ func testEnv() *pluginkit.Env {
 	return &pluginkit.Env{Log: hclog.NewNullLogger(), Stderr: os.Stderr}
 }
 
-// dispatch runs c against conf the way a runtime would: environment and stdin.
+// dispatch runs c against conf the way a runtime would: environment (with
+// PATH, which the plugin ignores) and stdin.
 func dispatch(t testing.TB, conf string, c call) ([]byte, *types.Error) {
 	t.Helper()
-	environ := []string{
-		"CNI_COMMAND=" + c.command,
-		"CNI_PATH=/nonexistent",
-		"PATH=/usr/bin", // non-CNI variables are ignored
-	}
+	sc := sandbox.Call{Command: c.command, Path: "/nonexistent", ContainerID: c.id, IfName: c.ifname, Args: c.cniArgs}
 	if c.id != "" {
-		environ = append(environ, "CNI_CONTAINERID="+c.id, "CNI_NETNS=/var/run/netns/"+c.id)
+		sc.NetNS = "/var/run/netns/" + c.id
 	}
-	if c.ifname != "" {
-		environ = append(environ, "CNI_IFNAME="+c.ifname)
-	}
-	if c.cniArgs != "" {
-		environ = append(environ, "CNI_ARGS="+c.cniArgs)
-	}
-	return pluginkit.Dispatch(context.Background(), New(), testEnv(), environ, []byte(conf))
+	return pluginkit.Dispatch(context.Background(), New(), testEnv(), sc.Environ(), []byte(conf))
 }
 
 // mustAdd runs ADD and decodes the printed result generically.
@@ -109,15 +100,7 @@ func addResult(t testing.TB, conf, ver string, c call) *current.Result {
 	if ver == "" {
 		ver = "0.1.0"
 	}
-	res, err := version.NewResult(ver, out)
-	if err != nil {
-		t.Fatalf("decoding %s result %s: %v", ver, out, err)
-	}
-	cur, err := current.NewResultFromResult(res)
-	if err != nil {
-		t.Fatalf("converting %s result: %v", ver, err)
-	}
-	return cur
+	return sandbox.ParseResult(t, ver, out)
 }
 
 // addrs returns the result's addresses as "ip/len".

@@ -233,19 +233,8 @@ func (c *Config) result(addrs []netip.Addr, dns types.DNS) *current.Result {
 // Del releases the attachment's addresses. Nothing to release (no store, no
 // index) is success.
 func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) error {
-	c, _, err := loadStoreConfig(args.StdinData)
-	if err != nil {
-		return err
-	}
-	st, err := OpenStore(c.DataDir, c.Network, false)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return pluginkit.Errorf(types.ErrIOFailure, "%w", err)
-	}
-	unlock, err := st.Lock(ctx)
-	if err != nil {
+	_, st, unlock, err := lockExisting(ctx, args.StdinData)
+	if err != nil || st == nil {
 		return err
 	}
 	defer unlock()
@@ -258,4 +247,37 @@ func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 		logger(env).Warn("releasing an interrupted ADD's reservations by scanning the store", "container_id", o.ContainerID, "ifname", o.IfName)
 	}
 	return st.release(ix)
+}
+
+// openExisting opens the store of network under dataDir without creating
+// it: a store that does not exist is nil, with no error.
+func openExisting(dataDir, network string) (*Store, error) {
+	st, err := OpenStore(dataDir, network, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, pluginkit.Errorf(types.ErrIOFailure, "%w", err)
+	}
+	return st, nil
+}
+
+// lockExisting prepares DEL and GC, which have nothing to do in a store
+// that does not exist: it loads what locates the store, opens the store
+// without creating it and locks it. A missing store is nil (and so is the
+// unlock function).
+func lockExisting(ctx context.Context, stdin []byte) (*Config, *Store, func(), error) {
+	c, _, err := loadStoreConfig(stdin)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := openExisting(c.DataDir, c.Network)
+	if err != nil || st == nil {
+		return c, nil, nil, err
+	}
+	unlock, err := st.Lock(ctx)
+	if err != nil {
+		return c, nil, nil, err
+	}
+	return c, st, unlock, nil
 }

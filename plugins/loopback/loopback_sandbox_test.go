@@ -1,98 +1,44 @@
 package loopback_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
-	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/cni/pkg/version"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
-	"github.com/vishvananda/netlink"
 
 	"github.com/weirnet/weir/internal/sandbox"
 	"github.com/weirnet/weir/plugins/loopback"
 	"github.com/weirnet/weir/plugins/pluginkit"
 )
 
-type harness struct {
-	path string
-	exec *pluginkit.Exec
-}
+// harness runs weir's loopback in-process, as a runtime would.
+type harness struct{ *sandbox.Runner }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) harness {
 	t.Helper()
-	dir, ex := sandbox.PluginDir(t, pluginkit.Registry{"loopback": loopback.New()})
-	return &harness{path: dir, exec: ex}
+	return harness{sandbox.NewRunner(t, "loopback", pluginkit.Registry{"loopback": loopback.New()})}
 }
 
-func (h *harness) run(cmd, netns string, conf []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return sandbox.Invoke(ctx, h.exec, sandbox.Call{
-		Command: cmd, Type: "loopback", Path: h.path, ContainerID: "ctr-lo",
-		NetNS: netns, IfName: "eth0", Conf: conf,
-	})
+func (h harness) run(cmd, netns string, conf []byte) ([]byte, error) {
+	return h.Run(sandbox.Call{Command: cmd, ContainerID: "ctr-lo", NetNS: netns, IfName: "eth0", Conf: conf})
 }
 
 // loUp returns whether lo is up in n.
 func loUp(t *testing.T, n ns.NetNS) bool {
 	t.Helper()
-	var up bool
-	if err := n.Do(func(ns.NetNS) error {
-		l, err := netlink.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		up = l.Attrs().Flags&net.FlagUp != 0
-		return nil
-	}); err != nil {
+	l, err := sandbox.LinkIn(n, "lo")
+	if err != nil {
 		t.Fatal(err)
 	}
-	return up
-}
-
-// tcpLoopback connects to a listener on ip inside n and exchanges a line.
-func tcpLoopback(n ns.NetNS, ip string) error {
-	return n.Do(func(ns.NetNS) error {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			return fmt.Errorf("listening on %s: %w", ip, err)
-		}
-		defer ln.Close()
-		errc := make(chan error, 1)
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				errc <- err
-				return
-			}
-			defer c.Close()
-			_, err = c.Write([]byte("hi"))
-			errc <- err
-		}()
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), 2*time.Second)
-		if err != nil {
-			return fmt.Errorf("connecting to %s: %w", ln.Addr(), err)
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-		buf := make([]byte, 2)
-		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hi" {
-			return fmt.Errorf("reading from %s: %q, %v", ln.Addr(), buf, err)
-		}
-		return <-errc
-	})
+	return l.Attrs().Flags&net.FlagUp != 0
 }
 
 func ipv6Enabled() bool {
@@ -110,7 +56,7 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 			if loUp(t, n) {
 				t.Fatal("lo is up in a fresh namespace")
 			}
-			if err := tcpLoopback(n, "127.0.0.1"); err == nil {
+			if _, err := sandbox.Exchange(n, n, "127.0.0.1:0"); err == nil {
 				t.Fatal("TCP to 127.0.0.1 worked before ADD")
 			}
 
@@ -118,14 +64,7 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ADD: %v", err)
 			}
-			r, err := version.NewResult(ver, out)
-			if err != nil {
-				t.Fatalf("decoding %s: %v", out, err)
-			}
-			res, err := current.NewResultFromResult(r)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := sandbox.ParseResult(t, ver, out)
 			var ips []string
 			for _, ipc := range res.IPs {
 				ips = append(ips, ipc.Address.String())
@@ -147,13 +86,9 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 			if !loUp(t, n) {
 				t.Fatal("lo is down after ADD")
 			}
-			if err := tcpLoopback(n, "127.0.0.1"); err != nil {
-				t.Fatalf("TCP over lo after ADD: %v", err)
-			}
+			sandbox.MustExchange(t, n, n, "127.0.0.1:0")
 			if ipv6Enabled() {
-				if err := tcpLoopback(n, "::1"); err != nil {
-					t.Fatalf("TCP over ::1 after ADD: %v", err)
-				}
+				sandbox.MustExchange(t, n, n, "[::1]:0")
 			}
 			check := ver >= "0.4.0"
 			if check {
@@ -201,9 +136,7 @@ func TestSeedConfig(t *testing.T) {
 	if err := json.Unmarshal(out, &r); err != nil || r.IP4.IP != "127.0.0.1/8" {
 		t.Fatalf("result %s: want 0.1.0 format with ip4 127.0.0.1/8 (%v)", out, err)
 	}
-	if err := tcpLoopback(n, "127.0.0.1"); err != nil {
-		t.Fatal(err)
-	}
+	sandbox.MustExchange(t, n, n, "127.0.0.1:0")
 	if _, err := h.run("DEL", n.Path(), seed); err != nil {
 		t.Fatalf("DEL: %v", err)
 	}
@@ -222,15 +155,7 @@ func TestDelWithoutNetns(t *testing.T) {
 		t.Fatalf("ADD: %v", err)
 	}
 	path := n.Path()
-	if err := n.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := testutils.UnmountNS(n); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("netns %s still there: %v", path, err)
-	}
+	sandbox.RemoveNS(t, n)
 	if _, err := h.run("DEL", path, conf); err != nil {
 		t.Fatalf("DEL with removed netns: %v", err)
 	}

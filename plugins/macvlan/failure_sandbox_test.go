@@ -21,21 +21,16 @@ func TestMissingMaster(t *testing.T) {
 	newMaster(t, "mvmiss0")
 	dataDir := t.TempDir()
 	n := sandbox.NewNS(t)
-	hostBefore := linkNames(t, nil)
+	hostBefore := sandbox.LinkNames(t, nil)
 	_, err := h.run(call{cmd: "ADD", id: "ctr-miss", netns: n.Path(), ifName: "eth0",
 		conf: conf("1.0.0", "missnet", "nope0", "", "10.79.0.0/24", dataDir)})
 	const want = `master interface unavailable: master "nope0" not found in the host namespace`
 	if err == nil || err.Error() != want || cniCode(err) != types.ErrInvalidNetworkConfig {
 		t.Fatalf("ADD error = %v (code %d), want (7) %q", err, cniCode(err), want)
 	}
-	if got := linkNames(t, n); !reflect.DeepEqual(got, []string{"lo"}) {
-		t.Errorf("container links after failed ADD = %v, want [lo]", got)
-	}
-	if got := linkNames(t, nil); !reflect.DeepEqual(got, hostBefore) {
+	assertUndone(t, n, dataDir, "missnet", "lo")
+	if got := sandbox.LinkNames(t, nil); !reflect.DeepEqual(got, hostBefore) {
 		t.Errorf("host links after failed ADD = %v, want %v", got, hostBefore)
-	}
-	if got := reserved(t, dataDir, "missnet"); len(got) != 0 {
-		t.Errorf("reserved after failed ADD = %v, want none", got)
 	}
 	res, _ := h.add(t, "1.0.0", call{id: "ctr-miss", netns: n.Path(), ifName: "eth0",
 		conf: conf("1.0.0", "missnet", "mvmiss0", "", "10.79.0.0/24", dataDir)})
@@ -59,12 +54,7 @@ func TestFailedConfigureUndone(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "adding route to 10.99.0.0/16 via 192.0.2.1 on eth0") {
 		t.Fatalf("ADD error = %v, want the route failure", err)
 	}
-	if got := linkNames(t, n); !reflect.DeepEqual(got, []string{"lo"}) {
-		t.Errorf("container links after failed ADD = %v, want [lo]", got)
-	}
-	if got := reserved(t, dataDir, "failnet"); len(got) != 0 {
-		t.Errorf("reserved after failed ADD = %v, want none", got)
-	}
+	assertUndone(t, n, dataDir, "failnet", "lo")
 }
 
 // A CNI_IFNAME already taken in the container fails ADD before IPAM, leaves
@@ -85,16 +75,11 @@ func TestIfNameTaken(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "to eth0: file exists") {
 		t.Fatalf("ADD error = %v, want the rename failure", err)
 	}
-	if got := linkNames(t, n); !reflect.DeepEqual(got, []string{"eth0", "eth0peer", "lo"}) {
-		t.Errorf("container links after failed ADD = %v, want [eth0 eth0peer lo]", got)
-	}
-	if got := reserved(t, dataDir, "takennet"); len(got) != 0 {
-		t.Errorf("reserved after failed ADD = %v, want none", got)
-	}
+	assertUndone(t, n, dataDir, "takennet", "eth0", "eth0peer", "lo")
 	if _, err := h.run(call{cmd: "DEL", id: "ctr-taken", netns: n.Path(), ifName: "eth0", conf: cfg}); err != nil {
 		t.Fatalf("DEL: %v", err)
 	}
-	if l := linkIn(t, n, "eth0"); l == nil || l.Type() != "veth" {
+	if l := sandbox.FindLink(t, n, "eth0"); l == nil || l.Type() != "veth" {
 		t.Fatalf("DEL removed a veth it did not make: %v", l)
 	}
 }
@@ -116,7 +101,7 @@ func TestDelReleasesWithoutNetns(t *testing.T) {
 				t.Fatalf("ADD got %s, want 10.82.0.50/24", got)
 			}
 			path := n.Path()
-			removeNS(t, n)
+			sandbox.RemoveNS(t, n)
 			c.cmd, c.cniArgs = "DEL", ""
 			if mode == "empty CNI_NETNS" {
 				c.netns = ""

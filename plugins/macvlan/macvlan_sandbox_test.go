@@ -2,12 +2,10 @@ package macvlan_test
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
@@ -36,7 +34,7 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 			if len(res.IPs) != 1 || res.IPs[0].Address.String() != wantIP || res.IPs[0].Gateway.String() != wantGW {
 				t.Fatalf("result IPs = %+v, want %s via %s", res.IPs, wantIP, wantGW)
 			}
-			link := linkIn(t, n, "eth0")
+			link := sandbox.FindLink(t, n, "eth0")
 			if link == nil {
 				t.Fatal("no eth0 in the container namespace after ADD")
 			}
@@ -56,7 +54,7 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 			if mv.Flags&net.FlagUp == 0 {
 				t.Error("eth0 is down")
 			}
-			if got := addrsOf(t, n, "eth0"); !reflect.DeepEqual(got, []string{wantIP}) {
+			if got := sandbox.Addrs(t, n, "eth0"); !reflect.DeepEqual(got, []string{wantIP}) {
 				t.Errorf("eth0 addresses = %v, want [%s]", got, wantIP)
 			}
 			if ver >= "0.3.0" {
@@ -71,21 +69,23 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 					t.Errorf("IP interface index = %v, want 0", res.IPs[0].Interface)
 				}
 			}
-			assertDefaultRoute(t, n, wantGW)
+			if err := sandbox.RouteVia(n, "0.0.0.0/0", wantGW); err != nil {
+				t.Fatal(err)
+			}
 			if got := reserved(t, dataDir, "mvnet"); !reflect.DeepEqual(got, []string{strings.TrimSuffix(wantIP, "/24")}) {
 				t.Errorf("reserved = %v, want [%s]", got, wantIP)
 			}
-			if strings.Contains(strings.Join(linkNames(t, nil), " "), "mvtmp") {
-				t.Errorf("temporary link left in the host namespace: %v", linkNames(t, nil))
+			if strings.Contains(strings.Join(sandbox.LinkNames(t, nil), " "), "mvtmp") {
+				t.Errorf("temporary link left in the host namespace: %v", sandbox.LinkNames(t, nil))
 			}
 
 			if ver >= "0.4.0" {
-				c.cmd, c.conf = "CHECK", withPrevResult(t, cfg, raw)
+				c.cmd, c.conf = "CHECK", sandbox.WithPrevResult(t, cfg, raw)
 				if _, err := h.run(c); err != nil {
 					t.Fatalf("CHECK: %v", err)
 				}
 				// CHECK can fail: a configuration asking for another mode.
-				c.conf = withPrevResult(t, conf(ver, "mvnet", "mvall0", `"mtu": 1400, "mode": "private",`, subnet, dataDir), raw)
+				c.conf = sandbox.WithPrevResult(t, conf(ver, "mvnet", "mvall0", `"mtu": 1400, "mode": "private",`, subnet, dataDir), raw)
 				_, err := h.run(c)
 				if err == nil || !strings.Contains(err.Error(), "interface eth0 has macvlan mode bridge, want private") {
 					t.Fatalf("CHECK with mode private: %v, want a mode mismatch", err)
@@ -97,7 +97,7 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 				}); err != nil {
 					t.Fatal(err)
 				}
-				c.conf = withPrevResult(t, cfg, raw)
+				c.conf = sandbox.WithPrevResult(t, cfg, raw)
 				_, err = h.run(c)
 				if err == nil || !strings.Contains(err.Error(), "interface eth0 lacks address "+wantIP) {
 					t.Fatalf("CHECK without the address: %v, want a missing address", err)
@@ -108,7 +108,7 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 			if _, err := h.run(c); err != nil {
 				t.Fatalf("DEL: %v", err)
 			}
-			if l := linkIn(t, n, "eth0"); l != nil {
+			if l := sandbox.FindLink(t, n, "eth0"); l != nil {
 				t.Fatalf("eth0 still in the container namespace after DEL")
 			}
 			if got := reserved(t, dataDir, "mvnet"); len(got) != 0 {
@@ -118,25 +118,6 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 				t.Fatalf("second DEL: %v", err)
 			}
 		})
-	}
-}
-
-func assertDefaultRoute(t *testing.T, n ns.NetNS, gw string) {
-	t.Helper()
-	err := n.Do(func(ns.NetNS) error {
-		routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
-		if err != nil {
-			return err
-		}
-		for _, r := range routes {
-			if (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw.String() == gw {
-				return nil
-			}
-		}
-		return fmt.Errorf("no default route via %s in %v", gw, routes)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -158,12 +139,16 @@ func TestTwoContainersReachEachOther(t *testing.T) {
 		t.Fatalf("both containers got MAC %s", resA.Interfaces[0].Mac)
 	}
 
-	tcpExchange(t, b, ipB, a, ipA)
-	tcpExchange(t, a, ipA, b, ipB)
-	if err := ping(a, ipB); err != nil {
+	if peer := sandbox.MustExchange(t, b, a, net.JoinHostPort(ipB, "0")); peer != ipA {
+		t.Fatalf("B saw the connection from %s, want A's %s", peer, ipA)
+	}
+	if peer := sandbox.MustExchange(t, a, b, net.JoinHostPort(ipA, "0")); peer != ipB {
+		t.Fatalf("A saw the connection from %s, want B's %s", peer, ipB)
+	}
+	if err := sandbox.Ping(a.Path(), ipB); err != nil {
 		t.Fatal(err)
 	}
-	if err := ping(b, ipA); err != nil {
+	if err := sandbox.Ping(b.Path(), ipA); err != nil {
 		t.Fatal(err)
 	}
 
@@ -171,69 +156,11 @@ func TestTwoContainersReachEachOther(t *testing.T) {
 	if _, err := h.run(call{cmd: "DEL", id: "ctr-b", netns: b.Path(), ifName: "eth0", conf: cfg}); err != nil {
 		t.Fatalf("DEL b: %v", err)
 	}
-	if err := ping(a, ipB); err == nil {
+	if err := sandbox.Ping(a.Path(), ipB); err == nil {
 		t.Fatalf("ping %s succeeded after its container's DEL", ipB)
 	}
 	if _, err := h.run(call{cmd: "DEL", id: "ctr-a", netns: a.Path(), ifName: "eth0", conf: cfg}); err != nil {
 		t.Fatalf("DEL a: %v", err)
-	}
-}
-
-// tcpExchange listens in srv on srvIP, connects from cli, sends a line each
-// way and checks that the server saw the client's address.
-func tcpExchange(t *testing.T, srv ns.NetNS, srvIP string, cli ns.NetNS, cliIP string) {
-	t.Helper()
-	var ln net.Listener
-	if err := srv.Do(func(ns.NetNS) error {
-		var err error
-		ln, err = net.Listen("tcp4", net.JoinHostPort(srvIP, "0"))
-		return err
-	}); err != nil {
-		t.Fatalf("listening on %s: %v", srvIP, err)
-	}
-	defer ln.Close()
-	type accepted struct {
-		peer, msg string
-		err       error
-	}
-	done := make(chan accepted, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			done <- accepted{err: err}
-			return
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		buf := make([]byte, 64)
-		k, err := io.ReadAtLeast(conn, buf, len("hello from client"))
-		if err == nil {
-			_, err = conn.Write([]byte("hello from server"))
-		}
-		done <- accepted{peer: conn.RemoteAddr().(*net.TCPAddr).IP.String(), msg: string(buf[:k]), err: err}
-	}()
-	var reply string
-	err := cli.Do(func(ns.NetNS) error {
-		conn, err := net.DialTimeout("tcp4", ln.Addr().String(), 3*time.Second)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := conn.Write([]byte("hello from client")); err != nil {
-			return err
-		}
-		buf := make([]byte, 64)
-		k, err := io.ReadAtLeast(conn, buf, len("hello from server"))
-		reply = string(buf[:k])
-		return err
-	})
-	if err != nil {
-		t.Fatalf("TCP from %s to %s: %v", cliIP, ln.Addr(), err)
-	}
-	got := <-done
-	if got.err != nil || got.peer != cliIP || got.msg != "hello from client" || reply != "hello from server" {
-		t.Fatalf("exchange: server saw %q from %s (err %v), client got %q; want client %s", got.msg, got.peer, got.err, reply, cliIP)
 	}
 }
 
@@ -276,14 +203,14 @@ func seedConfig(t *testing.T, h *harness, dataDir string) {
 	if len(res.IPs) != 1 || res.IPs[0].Address.String() != "172.17.20.20/16" {
 		t.Fatalf("result IPs = %+v, want 172.17.20.20/16", res.IPs)
 	}
-	if got := addrsOf(t, n, "eth0"); !reflect.DeepEqual(got, []string{"172.17.20.20/16"}) {
+	if got := sandbox.Addrs(t, n, "eth0"); !reflect.DeepEqual(got, []string{"172.17.20.20/16"}) {
 		t.Fatalf("eth0 addresses in the container = %v, want exactly [172.17.20.20/16]", got)
 	}
-	link := linkIn(t, n, "eth0")
+	link := sandbox.FindLink(t, n, "eth0")
 	if link.Attrs().ParentIndex != master.Attrs().Index || link.Attrs().Flags&net.FlagUp == 0 {
 		t.Fatalf("container eth0: parent %d up=%v, want parent %d and up", link.Attrs().ParentIndex, link.Attrs().Flags&net.FlagUp != 0, master.Attrs().Index)
 	}
-	if got := linkNames(t, n); !reflect.DeepEqual(got, []string{"eth0", "lo"}) {
+	if got := sandbox.LinkNames(t, n); !reflect.DeepEqual(got, []string{"eth0", "lo"}) {
 		t.Errorf("container links = %v, want [eth0 lo]", got)
 	}
 	if got := reserved(t, dataDir, "mynet"); !reflect.DeepEqual(got, []string{"172.17.20.20"}) {
@@ -293,7 +220,7 @@ func seedConfig(t *testing.T, h *harness, dataDir string) {
 	if _, err := h.run(c); err != nil {
 		t.Fatalf("DEL: %v", err)
 	}
-	if linkIn(t, n, "eth0") != nil {
+	if sandbox.FindLink(t, n, "eth0") != nil {
 		t.Fatal("eth0 still in the container after DEL")
 	}
 	if got := reserved(t, dataDir, "mynet"); len(got) != 0 {

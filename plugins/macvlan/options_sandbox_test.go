@@ -33,9 +33,7 @@ func TestDefaultMaster(t *testing.T) {
 	if err == nil || err.Error() != want || cniCode(err) != types.ErrPluginNotAvailable {
 		t.Fatalf("STATUS without a default route: %v (code %d), want (50) %q", err, cniCode(err), want)
 	}
-	if got := linkNames(t, n); !reflect.DeepEqual(got, []string{"lo"}) {
-		t.Errorf("container links after failed ADD = %v, want [lo]", got)
-	}
+	assertUndone(t, n, dataDir, "defnet", "lo")
 
 	addr, _ := netlink.ParseAddr("192.168.77.1/24")
 	if err := netlink.AddrAdd(master, addr); err != nil {
@@ -49,11 +47,11 @@ func TestDefaultMaster(t *testing.T) {
 		t.Fatalf("STATUS with a default route: %v", err)
 	}
 	_, raw := h.add(t, "1.1.0", call{id: "ctr-def", netns: n.Path(), ifName: "eth0", conf: cfg})
-	link := linkIn(t, n, "eth0")
+	link := sandbox.FindLink(t, n, "eth0")
 	if link == nil || link.Attrs().ParentIndex != master.Attrs().Index {
 		t.Fatalf("eth0 = %v, want a macvlan on mvdef0 (index %d)", link, master.Attrs().Index)
 	}
-	c := call{cmd: "CHECK", id: "ctr-def", netns: n.Path(), ifName: "eth0", conf: withPrevResult(t, cfg, raw)}
+	c := call{cmd: "CHECK", id: "ctr-def", netns: n.Path(), ifName: "eth0", conf: sandbox.WithPrevResult(t, cfg, raw)}
 	if _, err := h.run(c); err != nil {
 		t.Fatalf("CHECK: %v", err)
 	}
@@ -78,9 +76,7 @@ func TestOptions(t *testing.T) {
 	if err == nil || err.Error() != want || cniCode(err) != types.ErrInvalidNetworkConfig {
 		t.Fatalf("ADD with mtu 9000: %v, want (7) %q", err, want)
 	}
-	if got := linkNames(t, n); !reflect.DeepEqual(got, []string{"lo"}) {
-		t.Errorf("container links after failed ADD = %v, want [lo]", got)
-	}
+	assertUndone(t, n, dataDir, "optnet", "lo")
 
 	for _, mode := range []struct {
 		name string
@@ -101,14 +97,14 @@ func TestOptions(t *testing.T) {
 			cfg := conf("1.0.0", "optnet", "mvopt0", extra, "10.84.0.0/24", dataDir)
 			c := call{id: "ctr-" + mode.name, netns: n.Path(), ifName: "net1", conf: cfg}
 			res, raw := h.add(t, "1.0.0", c)
-			mv, ok := linkIn(t, n, "net1").(*netlink.Macvlan)
+			mv, ok := sandbox.FindLink(t, n, "net1").(*netlink.Macvlan)
 			if !ok || mv.Mode != mode.want {
 				t.Fatalf("net1 = %+v, want a macvlan in mode %s", mv, mode.name)
 			}
 			if got := mv.HardwareAddr.String(); got != wantMAC || res.Interfaces[0].Mac != got {
 				t.Errorf("MAC = %s (result %s), want %s", got, res.Interfaces[0].Mac, wantMAC)
 			}
-			c.cmd, c.conf = "CHECK", withPrevResult(t, cfg, raw)
+			c.cmd, c.conf = "CHECK", sandbox.WithPrevResult(t, cfg, raw)
 			if _, err := h.run(c); err != nil {
 				t.Fatalf("CHECK: %v", err)
 			}
@@ -116,7 +112,7 @@ func TestOptions(t *testing.T) {
 			if _, err := h.run(c); err != nil {
 				t.Fatalf("DEL: %v", err)
 			}
-			if linkIn(t, n, "net1") != nil {
+			if sandbox.FindLink(t, n, "net1") != nil {
 				t.Fatal("net1 left after DEL")
 			}
 		})
@@ -136,14 +132,14 @@ func TestLayer2Only(t *testing.T) {
 	if len(res.IPs) != 0 || len(res.Interfaces) != 1 || res.Interfaces[0].Name != "eth0" {
 		t.Fatalf("result = %s, want eth0 and no IPs", raw)
 	}
-	link := linkIn(t, n, "eth0")
+	link := sandbox.FindLink(t, n, "eth0")
 	if link == nil || link.Attrs().Flags&net.FlagUp == 0 {
 		t.Fatalf("eth0 = %v, want a link that is up", link)
 	}
-	if got := addrsOf(t, n, "eth0"); len(got) != 0 {
+	if got := sandbox.Addrs(t, n, "eth0"); len(got) != 0 {
 		t.Errorf("eth0 IPv4 addresses = %v, want none", got)
 	}
-	c.cmd, c.conf = "CHECK", withPrevResult(t, cfg, raw)
+	c.cmd, c.conf = "CHECK", sandbox.WithPrevResult(t, cfg, raw)
 	if _, err := h.run(c); err != nil {
 		t.Fatalf("CHECK: %v", err)
 	}
@@ -153,7 +149,7 @@ func TestLayer2Only(t *testing.T) {
 			t.Fatalf("DEL #%d: %v", i+1, err)
 		}
 	}
-	if linkIn(t, n, "eth0") != nil {
+	if sandbox.FindLink(t, n, "eth0") != nil {
 		t.Fatal("eth0 left after DEL")
 	}
 }
@@ -170,13 +166,13 @@ func TestCheckDetectsWrongMaster(t *testing.T) {
 	cfg := conf("1.0.0", "wrongnet", "mvwrong0", "", "10.86.0.0/24", dataDir)
 	_, raw := h.add(t, "1.0.0", call{id: "ctr-w", netns: n.Path(), ifName: "eth0", conf: cfg})
 	c := call{cmd: "CHECK", id: "ctr-w", netns: n.Path(), ifName: "eth0",
-		conf: withPrevResult(t, conf("1.0.0", "wrongnet", "mvwrong1", "", "10.86.0.0/24", dataDir), raw)}
+		conf: sandbox.WithPrevResult(t, conf("1.0.0", "wrongnet", "mvwrong1", "", "10.86.0.0/24", dataDir), raw)}
 	_, err := h.run(c)
 	want := fmt.Sprintf(`not master "mvwrong1" (index %d)`, other.Attrs().Index)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("CHECK against the other master: %v, want %q", err, want)
 	}
-	c.conf = withPrevResult(t, cfg, raw)
+	c.conf = sandbox.WithPrevResult(t, cfg, raw)
 	if _, err := h.run(c); err != nil {
 		t.Fatalf("CHECK against the right master: %v", err)
 	}

@@ -3,37 +3,15 @@ package masq
 import (
 	"context"
 	"net"
-	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/weirnet/weir/internal/sandbox"
 )
 
-// natRules returns the rule lines of the sandbox's nat table.
-func natRules(t *testing.T, f Family) []string {
+// natRules returns the sandbox's nat table for family f.
+func natRules(t *testing.T, f Family) sandbox.Rules {
 	t.Helper()
-	out, err := exec.Command(f.prefix()+"-save", "-t", "nat").CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s-save: %v: %s", f.prefix(), err, out)
-	}
-	var rules []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "-A ") || strings.HasPrefix(l, ":WEIR") {
-			rules = append(rules, l)
-		}
-	}
-	return rules
-}
-
-func countContaining(lines []string, s string) int {
-	n := 0
-	for _, l := range lines {
-		if strings.Contains(l, s) {
-			n++
-		}
-	}
-	return n
+	return sandbox.SaveRules(t, f.prefix()+"-save", "nat")
 }
 
 func TestKernelSetupTeardown(t *testing.T) {
@@ -58,13 +36,13 @@ func TestKernelSetupTeardown(t *testing.T) {
 		`-A ` + ch + ` ! -d 224.0.0.0/4 -m comment --comment "weir: net=kernel-net id=ctr-1 if=eth0" -j MASQUERADE`,
 	}
 	for _, w := range wantV4 {
-		if n := countContaining(v4, w); n != 1 {
-			t.Errorf("iptables has %d copies of %q, want 1; rules:\n%s", n, w, strings.Join(v4, "\n"))
+		if n := v4.Count(w); n != 1 {
+			t.Errorf("iptables has %d copies of %q, want 1; rules:\n%s", n, w, v4)
 		}
 	}
 	v6 := natRules(t, IPv6)
-	if n := countContaining(v6, "-A POSTROUTING -s fd00:77::5/128 "); n != 1 {
-		t.Errorf("ip6tables has %d jumps for fd00:77::5, want 1:\n%s", n, strings.Join(v6, "\n"))
+	if n := v6.Count("-A POSTROUTING -s fd00:77::5/128 "); n != 1 {
+		t.Errorf("ip6tables has %d jumps for fd00:77::5, want 1:\n%s", n, v6)
 	}
 	if err := m.Check(ctx, a, addrs); err != nil {
 		t.Errorf("check after setup: %v", err)
@@ -76,16 +54,16 @@ func TestKernelSetupTeardown(t *testing.T) {
 		t.Fatal(err)
 	}
 	v4 = natRules(t, IPv4)
-	if countContaining(v4, "10.77.0.5/32") != 0 || countContaining(v4, "-s 10.77.0.6/32") != 1 {
-		t.Errorf("after re-setup with a new address:\n%s", strings.Join(v4, "\n"))
+	if v4.Count("10.77.0.5/32") != 0 || v4.Count("-s 10.77.0.6/32") != 1 {
+		t.Errorf("after re-setup with a new address:\n%s", v4)
 	}
 
 	// Teardown with the known address deletes exactly Setup's rules.
 	if err := m.Teardown(ctx, a, moved); err != nil {
 		t.Fatalf("teardown with known addresses: %v", err)
 	}
-	if rules := natRules(t, IPv4); countContaining(rules, ch) != 0 {
-		t.Errorf("IPv4 still has %s after teardown with known addresses:\n%s", ch, strings.Join(rules, "\n"))
+	if rules := natRules(t, IPv4); rules.Count(ch) != 0 {
+		t.Errorf("IPv4 still has %s after teardown with known addresses:\n%s", ch, rules)
 	}
 	if err := m.Setup(ctx, a, moved); err != nil {
 		t.Fatal(err)
@@ -95,8 +73,8 @@ func TestKernelSetupTeardown(t *testing.T) {
 		t.Fatalf("teardown: %v", err)
 	}
 	for _, f := range families {
-		if rules := natRules(t, f); countContaining(rules, ch) != 0 {
-			t.Errorf("%s still has %s after teardown:\n%s", f, ch, strings.Join(rules, "\n"))
+		if rules := natRules(t, f); rules.Count(ch) != 0 {
+			t.Errorf("%s still has %s after teardown:\n%s", f, ch, rules)
 		}
 	}
 	if err := m.Teardown(ctx, a, nil); err != nil {
@@ -124,11 +102,11 @@ func TestKernelGC(t *testing.T) {
 		t.Fatalf("gc: %v", err)
 	}
 	v4 := natRules(t, IPv4)
-	if countContaining(v4, stale.Chain()) != 0 {
-		t.Errorf("stale chain survived GC:\n%s", strings.Join(v4, "\n"))
+	if v4.Count(stale.Chain()) != 0 {
+		t.Errorf("stale chain survived GC:\n%s", v4)
 	}
-	if countContaining(v4, "-j "+keep.Chain()) != 1 || countContaining(v4, "-j "+foreign.Chain()) != 1 {
-		t.Errorf("GC removed a valid or another network's chain:\n%s", strings.Join(v4, "\n"))
+	if v4.Count("-j "+keep.Chain()) != 1 || v4.Count("-j "+foreign.Chain()) != 1 {
+		t.Errorf("GC removed a valid or another network's chain:\n%s", v4)
 	}
 	for _, a := range []Attachment{keep, foreign} {
 		if err := m.Teardown(ctx, a, nil); err != nil {

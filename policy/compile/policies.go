@@ -1,0 +1,231 @@
+package compile
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/weirnet/weir/policy"
+	"github.com/weirnet/weir/policy/dataplane"
+)
+
+// builder fills one namespace's state, generating each policy chain and
+// peer set once however many endpoints use it.
+type builder struct {
+	c    *compiler
+	st   *dataplane.State
+	done map[string]bool // chains and sets already generated
+}
+
+func (c *compiler) newBuilder(st *dataplane.State) *builder {
+	return &builder{c: c, st: st, done: map[string]bool{}}
+}
+
+// policiesFor returns the policies selecting ep in dir, in order.
+func (c *compiler) policiesFor(ep *Endpoint, dir policy.Direction) []*policy.Policy {
+	set := c.pols[ep.PolicyDir]
+	if set == nil {
+		return nil
+	}
+	return set.Selecting(ep.Labels, dir)
+}
+
+// policyChain generates the chain of p's rules for dir and family f (once)
+// and returns its name.
+func (b *builder) policyChain(policyDir string, p *policy.Policy, dir policy.Direction, f dataplane.Family) string {
+	name := policyChain(policyDir, p.Name, dir == policy.Ingress)
+	if b.done[string(f)+name] {
+		return name
+	}
+	b.done[string(f)+name] = true
+	comment := "weir: policy=" + sanitize(p.Name)
+	var rules []string
+	for i, r := range p.Rules(dir) {
+		spec, ok := b.ruleMatch(r, dir, f, comment+" "+dirName(dir)+"["+strconv.Itoa(i)+"]")
+		if !ok {
+			continue // the rule cannot match this family (its nets are all of the other)
+		}
+		for _, m := range spec {
+			switch r.Action {
+			case policy.Allow:
+				rules = append(rules, m.jump("MARK", "--set-xmark", markAllow+"/"+markAllow))
+			case policy.Deny:
+				rules = append(rules, m.jump("DROP"))
+			case policy.Log:
+				rules = append(rules, m.jump("LOG", "--log-prefix", quote(logPrefix(p.Name))))
+			}
+		}
+		if r.Action == policy.Allow {
+			rules = append(rules, newRule(comment).match(markMatch(markAllow)...).jump("RETURN"))
+		}
+	}
+	addChain(b.st, f, name, rules)
+	return name
+}
+
+func dirName(d policy.Direction) string {
+	if d == policy.Ingress {
+		return "ingress"
+	}
+	return "egress"
+}
+
+// logPrefix is at most 29 characters, as the LOG target allows.
+func logPrefix(name string) string {
+	p := "weir " + sanitize(name)
+	if len(p) > 28 {
+		p = p[:28]
+	}
+	return p + " "
+}
+
+// sanitize keeps names safe inside a quoted comment.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 || r > 0x7e {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// ruleMatch returns the match parts of rule r (one per multiport chunk),
+// or false when r cannot match family f.
+func (b *builder) ruleMatch(r policy.Rule, dir policy.Direction, f dataplane.Family, comment string) ([]*rule, bool) {
+	peerDir := "src"
+	if dir == policy.Egress {
+		peerDir = "dst"
+	}
+	var matches []string
+	if r.Peer.Selector != nil {
+		matches = append(matches, setMatch(b.selectorSet(r.Peer, f), peerDir, false))
+	}
+	if len(r.Peer.Nets) > 0 {
+		nets := prefixesOf(r.Peer.Nets, f)
+		if len(nets) == 0 {
+			return nil, false
+		}
+		if !anyZero(nets) {
+			matches = append(matches, setMatch(b.netSet(netsSet, nets, f), peerDir, false))
+		}
+	}
+	if nots := prefixesOf(r.Peer.NotNets, f); len(nots) > 0 {
+		if anyZero(nots) {
+			return nil, false
+		}
+		matches = append(matches, setMatch(b.netSet(notNetsSet, nots, f), peerDir, true))
+	}
+	proto := ""
+	switch r.Protocol {
+	case policy.TCP, policy.UDP:
+		proto = string(r.Protocol)
+	case policy.ICMP:
+		proto = "icmp"
+		if f == dataplane.IPv6 {
+			proto = "ipv6-icmp"
+		}
+	}
+	var out []*rule
+	for _, ports := range portChunks(r.Ports) {
+		m := newRule(comment)
+		if proto != "" {
+			m.proto(proto)
+		}
+		if ports != "" {
+			m.match("-m multiport --dports " + ports)
+		}
+		m.matches = append(m.matches, matches...)
+		out = append(out, m)
+	}
+	return out, true
+}
+
+// portChunks renders ports as multiport lists of at most 15 ports (a range
+// counts two); no ports is one empty chunk.
+func portChunks(ports []policy.PortRange) []string {
+	if len(ports) == 0 {
+		return []string{""}
+	}
+	var out []string
+	var cur []string
+	used := 0
+	for _, p := range ports {
+		s, cost := strconv.Itoa(p.From), 1
+		if p.To > p.From {
+			s, cost = s+":"+strconv.Itoa(p.To), 2
+		}
+		if used+cost > 15 {
+			out = append(out, strings.Join(cur, ","))
+			cur, used = nil, 0
+		}
+		cur, used = append(cur, s), used+cost
+	}
+	return append(out, strings.Join(cur, ","))
+}
+
+func prefixesOf(ps []netip.Prefix, f dataplane.Family) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range ps {
+		if p.Addr().Unmap().Is4() == (f == dataplane.IPv4) {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+func anyZero(ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Bits() == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// selectorSet generates the set of local endpoint addresses of family f
+// that peer's selector matches.
+func (b *builder) selectorSet(peer policy.Peer, f dataplane.Family) string {
+	canon := peer.Selector.String()
+	name := selectorSet(canon, f)
+	if b.done[name] {
+		return name
+	}
+	b.done[name] = true
+	var members []string
+	for i := range b.c.eps {
+		ep := &b.c.eps[i]
+		if peer.Selector.Matches(ep.Labels) {
+			for _, a := range addrsOf(ep, f) {
+				members = append(members, a.String())
+			}
+		}
+	}
+	addSet(b.st, name, "hash:ip", f, dedup(members))
+	return name
+}
+
+func (b *builder) netSet(namer func(string, dataplane.Family) string, nets []netip.Prefix, f dataplane.Family) string {
+	var members []string
+	for _, n := range nets {
+		members = append(members, n.String())
+	}
+	members = dedup(members)
+	name := namer(strings.Join(members, ","), f)
+	if !b.done[name] {
+		b.done[name] = true
+		addSet(b.st, name, "hash:net", f, members)
+	}
+	return name
+}
+
+func dedup(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

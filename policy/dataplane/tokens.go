@@ -1,0 +1,135 @@
+package dataplane
+
+import (
+	"fmt"
+	"strings"
+)
+
+// token is one word of a rule specification as iptables-restore splits it.
+// quoted records that the word was (partly) written in double quotes, which
+// makes it a value even when it starts with "-" or is "!".
+type token struct {
+	s      string
+	quoted bool
+}
+
+// tokenize splits a rule the way iptables-restore does (xshared.c
+// add_param_to_argv): words are separated by blanks; a double quote opens a
+// quoted stretch in which blanks are literal and a backslash escapes the
+// next character; a closing quote ends the word. Outside quotes a backslash
+// is an ordinary character. Unlike iptables-restore, an unterminated quote
+// or a line break is an error: iptables would silently swallow the rest of
+// the line (or the batch) into one word.
+func tokenize(rule string) ([]token, error) {
+	var (
+		out     []token
+		cur     strings.Builder
+		inWord  bool
+		quoted  bool
+		inQuote bool
+		escaped bool
+	)
+	flush := func() {
+		if inWord {
+			out = append(out, token{s: cur.String(), quoted: quoted})
+		}
+		cur.Reset()
+		inWord, quoted = false, false
+	}
+	for i := 0; i < len(rule); i++ {
+		c := rule[i]
+		if c == '\n' || c == '\r' || c == 0 {
+			return nil, fmt.Errorf("rule contains a line break or NUL byte")
+		}
+		if inQuote {
+			switch {
+			case escaped:
+				cur.WriteByte(c)
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inQuote = false
+				flush()
+			default:
+				cur.WriteByte(c)
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inQuote, inWord, quoted = true, true, true
+		case ' ', '\t':
+			flush()
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inQuote {
+		return nil, fmt.Errorf("rule has an unterminated quote")
+	}
+	flush()
+	return out, nil
+}
+
+// saveString writes a string value the way iptables-save does
+// (xtables_save_string): bare when it consists only of letters, digits,
+// '_' and '-', otherwise in double quotes, with each double quote,
+// backslash and single quote escaped by a backslash.
+func saveString(b *strings.Builder, v string) {
+	bare := v != ""
+	for i := 0; i < len(v) && bare; i++ {
+		c := v[i]
+		bare = c == '_' || c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+	}
+	if bare {
+		b.WriteString(v)
+		return
+	}
+	b.WriteByte('"')
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '"' || c == '\\' || c == '\'' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(v[i])
+	}
+	b.WriteByte('"')
+}
+
+// jumpTarget returns the chain a rule jumps (-j) or goes (-g) to, or "".
+func jumpTarget(rule string) string {
+	toks, err := tokenize(rule)
+	if err != nil {
+		return ""
+	}
+	for i := 0; i+1 < len(toks); i++ {
+		t := toks[i]
+		if t.quoted {
+			continue
+		}
+		switch t.s {
+		case "-j", "--jump", "-g", "--goto":
+			return toks[i+1].s
+		}
+	}
+	return ""
+}
+
+// matchSets returns the ipset names a rule matches on (--match-set NAME).
+func matchSets(rule string) []string {
+	if !strings.Contains(rule, "--match-set") {
+		return nil
+	}
+	toks, err := tokenize(rule)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for i := 0; i+1 < len(toks); i++ {
+		if !toks[i].quoted && toks[i].s == "--match-set" {
+			out = append(out, toks[i+1].s)
+		}
+	}
+	return out
+}

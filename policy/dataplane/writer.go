@@ -1,0 +1,317 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+)
+
+// Default host paths (under /run: a reboot forgets the cache along with
+// the rules it describes).
+const (
+	DefaultLockPath = "/run/weir/dataplane.lock"
+	DefaultCacheDir = "/run/weir/policy"
+)
+
+// Config configures a Writer. The zero value detects the backend, execs
+// the real tools and uses the default paths.
+type Config struct {
+	// Runner runs the tools; nil means an ExecRunner for Backend.
+	Runner Runner
+	// Backend forces a backend when Runner is nil (empty: detect it on
+	// first use). With a Runner it only names the backend in the cache.
+	Backend Backend
+	// LockPath is the host-wide lock file (DefaultLockPath).
+	LockPath string
+	// CacheDir holds one cache file per network namespace,
+	// dataplane-<netns inode>.json (DefaultCacheDir).
+	CacheDir string
+	// NoCache makes every Apply read the kernel back, as Repair does.
+	NoCache bool
+	// Log receives warnings (a stale cache, a rule iptables prints
+	// differently than weir renders it). Default: discard.
+	Log hclog.Logger
+}
+
+// Writer applies desired States to the dataplane of the calling thread's
+// network namespace. It is safe for concurrent use; calls are serialised
+// within the process and, through the host-wide lock, with every other
+// weir process.
+type Writer struct {
+	cfg Config
+	log hclog.Logger
+	sem chan struct{} // one call at a time; guards the fields below
+
+	runner  Runner
+	backend Backend
+	memo    map[string]string // family+rule -> canonical rule, for the rules of the last call
+	next    map[string]string // the memo being built by this call
+	aliases map[string]string // family+canonical rule -> how iptables-save printed it
+}
+
+// New returns a Writer. Nothing is run until the first call.
+func New(cfg Config) *Writer {
+	if cfg.LockPath == "" {
+		cfg.LockPath = DefaultLockPath
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = DefaultCacheDir
+	}
+	log := cfg.Log
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Writer{cfg: cfg, log: log, sem: make(chan struct{}, 1), aliases: map[string]string{}}
+}
+
+// Backend returns the backend the Writer uses, detecting it if needed.
+func (w *Writer) Backend(ctx context.Context) (Backend, error) {
+	if err := w.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer w.release()
+	var st Stats
+	err := w.setup(ctx, &st)
+	return w.backend, err
+}
+
+// Read returns weir's objects as the kernel holds them: WEIR- chains with
+// their rules and hooks in built-in chains (iptables-save, both families,
+// all tables) and weir- sets (ipset save). Rules are as iptables-save
+// prints them; compare with State.Canonical of what was applied.
+func (w *Writer) Read(ctx context.Context) (State, error) {
+	if err := w.acquire(ctx); err != nil {
+		return State{}, err
+	}
+	defer w.release()
+	var st Stats
+	if err := w.setup(ctx, &st); err != nil {
+		return State{}, err
+	}
+	lock, err := lockHost(ctx, w.cfg.LockPath, unix.LOCK_SH)
+	if err != nil {
+		return State{}, fmt.Errorf("reading dataplane: %w", err)
+	}
+	defer lock.unlock()
+	obs, _, err := readBack(ctx, w.runner, []Family{IPv4, IPv6}, true)
+	if err != nil {
+		return State{}, fmt.Errorf("reading dataplane: %w", err)
+	}
+	return obs.State, nil
+}
+
+// Apply makes weir's part of the dataplane equal desired, writing only the
+// difference from what it last applied in this namespace (the cache file),
+// or from a read-back when there is no trustworthy cache: one ipset
+// restore that creates sets and adds members, one iptables-restore
+// --noflush per family that rewrites changed chains whole, inserts missing
+// hooks and removes chains no longer wanted, and one ipset restore that
+// deletes members and destroys sets. When only set members change, no
+// iptables tool runs. If the write fails because the kernel drifted from
+// the cache, Apply reads back and tries once more. An empty desired State
+// removes all of weir's objects and nothing else.
+func (w *Writer) Apply(ctx context.Context, desired State) (Stats, error) {
+	st, err := w.run(ctx, desired, false)
+	if err != nil {
+		return st, fmt.Errorf("applying dataplane: %w", err)
+	}
+	return st, nil
+}
+
+// Repair is Apply that ignores the cache: it reads everything of weir's
+// back, writes whatever drifted (a chain flushed by hand, a hook deleted or
+// pushed down, a set member removed) and refreshes the cache. When it
+// rewrote rules it reads them back once more, and remembers the printed
+// form of any rule that iptables-save prints differently than weir
+// rendered it (Stats.Relearned), so the next Repair leaves it alone.
+func (w *Writer) Repair(ctx context.Context, desired State) (Stats, error) {
+	st, err := w.run(ctx, desired, true)
+	if err != nil {
+		return st, fmt.Errorf("repairing dataplane: %w", err)
+	}
+	return st, nil
+}
+
+func (w *Writer) acquire(ctx context.Context) error {
+	select {
+	case w.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the dataplane writer: %w", ctx.Err())
+	}
+}
+
+func (w *Writer) release() { <-w.sem }
+
+// setup picks the backend and runner once per Writer.
+func (w *Writer) setup(ctx context.Context, st *Stats) error {
+	if w.runner != nil {
+		return nil
+	}
+	if w.cfg.Runner != nil {
+		w.runner, w.backend = w.cfg.Runner, w.cfg.Backend
+		return nil
+	}
+	b := w.cfg.Backend
+	if b == "" {
+		var forks int
+		var err error
+		b, forks, err = detectBackend(ctx)
+		st.Forks += forks
+		if err != nil {
+			return err
+		}
+	}
+	r, err := NewExecRunner(b)
+	if err != nil {
+		return err
+	}
+	w.runner, w.backend = r, b
+	return nil
+}
+
+func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats, err error) {
+	start := time.Now()
+	defer func() { st.Duration = time.Since(start) }()
+	if err := w.acquire(ctx); err != nil {
+		return st, err
+	}
+	defer w.release()
+	if err := w.setup(ctx, &st); err != nil {
+		return st, err
+	}
+	lock, err := lockHost(ctx, w.cfg.LockPath, unix.LOCK_EX)
+	if err != nil {
+		return st, err
+	}
+	defer lock.unlock()
+
+	id, err := currentNetNS()
+	if err != nil {
+		return st, err
+	}
+	path := ""
+	if !w.cfg.NoCache && id.cookie != 0 {
+		path = cachePathFor(w.cfg.CacheDir, id.ino)
+	}
+	meta := cacheFile{Backend: w.backend, Cookie: id.cookie}
+	var cur current
+	if path != "" {
+		if c := loadCache(path); c != nil {
+			meta.Generation = c.Generation
+			for k, v := range c.Aliases {
+				w.aliases[k] = v
+			}
+			if !repair {
+				cur, st.FromCache = c.current(id, w.backend)
+			}
+		}
+	}
+
+	want, err := w.canonical(desired)
+	if err != nil {
+		return st, fmt.Errorf("checking desired state: %w", err)
+	}
+	if !st.FromCache {
+		if cur, err = w.readCurrent(ctx, &st); err != nil {
+			return st, err
+		}
+	}
+	p := diff(cur, want)
+	err = w.execute(ctx, p, &st)
+	if err != nil && st.FromCache {
+		w.log.Warn("dataplane differs from the cache; reading it back", "error", err)
+		st.Fallback = true
+		if cur, err2 := w.readCurrent(ctx, &st); err2 != nil {
+			err = errors.Join(err, err2)
+		} else {
+			p = diff(cur, want)
+			err = w.execute(ctx, p, &st)
+		}
+	}
+	if err != nil {
+		if path != "" {
+			meta.Generation++
+			_ = storeCache(path, meta, current{}, false)
+		}
+		return st, err
+	}
+	if repair && len(p.tables) > 0 {
+		learned, err := w.verify(ctx, p, desired, want, &st)
+		if err != nil {
+			return st, err
+		}
+		if learned {
+			if want, err = w.canonical(desired); err != nil {
+				return st, err
+			}
+		}
+	}
+	if !p.empty() {
+		meta.Generation++
+	}
+	st.Generation = meta.Generation
+	if path != "" && (!p.empty() || !st.FromCache) {
+		meta.Aliases = w.aliases
+		if err := storeCache(path, meta, summarise(want, nil), true); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// readCurrent reads everything of weir's back.
+func (w *Writer) readCurrent(ctx context.Context, st *Stats) (current, error) {
+	obs, n, err := readBack(ctx, w.runner, []Family{IPv4, IPv6}, true)
+	st.Reads += n
+	st.Forks += n
+	if err != nil {
+		return current{}, err
+	}
+	return summarise(obs.State, obs.misplaced), nil
+}
+
+// canonical validates desired and renders it canonically, reusing the
+// last call's work for rules seen before (the compiler emits the same
+// rules again and again) and the kernel's own text for learned rules.
+func (w *Writer) canonical(desired State) (State, error) {
+	w.next = make(map[string]string, len(w.memo))
+	s, err := canonicalState(desired, w.finalRule)
+	if err != nil {
+		return State{}, err
+	}
+	w.memo, w.next = w.next, nil
+	return s, nil
+}
+
+// canonRule is CanonicalRule through the memo.
+func (w *Writer) canonRule(f Family, rule string) (string, error) {
+	key := string(f) + " " + rule
+	if c, ok := w.memo[key]; ok {
+		if w.next != nil {
+			w.next[key] = c
+		}
+		return c, nil
+	}
+	c, err := CanonicalRule(f, rule)
+	if err == nil && w.next != nil {
+		w.next[key] = c
+	}
+	return c, err
+}
+
+// finalRule is the text weir writes and expects to read back.
+func (w *Writer) finalRule(f Family, rule string) (string, error) {
+	c, err := w.canonRule(f, rule)
+	if err != nil {
+		return "", err
+	}
+	if a, ok := w.aliases[string(f)+" "+c]; ok {
+		return a, nil
+	}
+	return c, nil
+}

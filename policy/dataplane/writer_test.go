@@ -1,0 +1,463 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const hookRule = `-m comment --comment "weir: dispatch" -j WEIR-FORWARD`
+
+// demoState is a small realistic state: a dispatch chain hooked into
+// FORWARD, one chain per endpoint, a peer set.
+func demoState(peers []string, endpoints ...string) State {
+	s := NewState()
+	s.Sets["weir-peers"] = IPSet{Name: "weir-peers", Type: "hash:ip", Family: IPv4, Members: peers}
+	fwd := Chain{Table: Filter, Family: IPv4, Name: "WEIR-FORWARD", Rules: []string{
+		`-m conntrack --ctstate ESTABLISHED,RELATED -m comment --comment "weir: replies" -j ACCEPT`,
+	}}
+	for _, ep := range endpoints {
+		fwd.Rules = append(fwd.Rules, `-m physdev --physdev-in veth-`+ep+` --physdev-is-bridged -m comment --comment "weir: container `+ep+`" -g WEIR-EP-`+ep)
+		s.Chains[ChainKey(Filter, IPv4, "WEIR-EP-"+ep)] = Chain{Table: Filter, Family: IPv4, Name: "WEIR-EP-" + ep, Rules: []string{
+			`-m set --match-set weir-peers src -m comment --comment "weir: container ` + ep + `" -j ACCEPT`,
+			`-m comment --comment "weir: container ` + ep + `" -j DROP`,
+		}}
+	}
+	s.Chains[ChainKey(Filter, IPv4, "WEIR-FORWARD")] = fwd
+	s.Hooks = []Hook{{Table: Filter, Family: IPv4, Chain: "FORWARD", Rule: hookRule}}
+	return s
+}
+
+func mustApply(t *testing.T, w *Writer, s State) Stats {
+	t.Helper()
+	st, err := w.Apply(context.Background(), s)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	return st
+}
+
+func TestApplyNewChainHookAndSet(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	st := mustApply(t, w, demoState([]string{"10.0.0.2", "10.0.0.1"}, "a"))
+	checkCalls(t, f.take(),
+		"save ipv4 ", "save ipv6 ", "ipset save",
+		"ipset restore\n"+
+			"create weir-peers hash:ip family inet -exist\n"+
+			"add weir-peers 10.0.0.1 -exist\n"+
+			"add weir-peers 10.0.0.2 -exist\n",
+		"restore ipv4\n"+
+			"*filter\n"+
+			":WEIR-EP-a - [0:0]\n"+
+			":WEIR-FORWARD - [0:0]\n"+
+			`-A WEIR-EP-a -m set --match-set weir-peers src -m comment --comment "weir: container a" -j ACCEPT`+"\n"+
+			`-A WEIR-EP-a -m comment --comment "weir: container a" -j DROP`+"\n"+
+			`-A WEIR-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "weir: replies" -j ACCEPT`+"\n"+
+			`-A WEIR-FORWARD -m physdev --physdev-in veth-a --physdev-is-bridged -m comment --comment "weir: container a" -g WEIR-EP-a`+"\n"+
+			`-I FORWARD 1 -m comment --comment "weir: dispatch" -j WEIR-FORWARD`+"\n"+
+			"COMMIT\n")
+	want := Stats{Reads: 3, Restores: 2, Forks: 5, ChainsCreated: 2, ChainsWritten: 2, RulesWritten: 4,
+		HooksInserted: 1, SetsCreated: 1, MembersAdded: 2, Generation: 1}
+	st.Duration = 0
+	if st != want {
+		t.Fatalf("stats %+v\nwant  %+v", st, want)
+	}
+
+	// Nothing changed: no tool runs at all.
+	st = mustApply(t, w, demoState([]string{"10.0.0.1", "10.0.0.2"}, "a"))
+	checkCalls(t, f.take())
+	if !st.FromCache || st.Writes() != 0 || st.Forks != 0 || st.Generation != 1 {
+		t.Fatalf("second apply: %+v", st)
+	}
+}
+
+func TestApplyOnlySetMembersRunsIPSetOnly(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	mustApply(t, w, demoState([]string{"10.0.0.1", "10.0.0.2"}, "a"))
+	f.take()
+	st := mustApply(t, w, demoState([]string{"10.0.0.2", "10.0.0.3", "10.0.0.4"}, "a"))
+	checkCalls(t, f.take(),
+		"ipset restore\n"+
+			"add weir-peers 10.0.0.3 -exist\n"+
+			"add weir-peers 10.0.0.4 -exist\n"+
+			"del weir-peers 10.0.0.1 -exist\n")
+	if st.Forks != 1 || st.MembersAdded != 2 || st.MembersRemoved != 1 || st.ChainsWritten != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestApplyChangedChainRewritesOnlyThatChain(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	s := demoState([]string{"10.0.0.1"}, "a", "b")
+	mustApply(t, w, s)
+	f.take()
+	s = demoState([]string{"10.0.0.1"}, "a", "b")
+	ch := s.Chains[ChainKey(Filter, IPv4, "WEIR-EP-b")]
+	ch.Rules = append([]string{`-p tcp -m multiport --dports 5432,8000:8080 -m comment --comment "weir: container b" -j ACCEPT`}, ch.Rules...)
+	s.Chains[ChainKey(Filter, IPv4, "WEIR-EP-b")] = ch
+	st := mustApply(t, w, s)
+	checkCalls(t, f.take(),
+		"restore ipv4\n"+
+			"*filter\n"+
+			":WEIR-EP-b - [0:0]\n"+
+			`-A WEIR-EP-b -p tcp -m multiport --dports 5432,8000:8080 -m comment --comment "weir: container b" -j ACCEPT`+"\n"+
+			`-A WEIR-EP-b -m set --match-set weir-peers src -m comment --comment "weir: container b" -j ACCEPT`+"\n"+
+			`-A WEIR-EP-b -m comment --comment "weir: container b" -j DROP`+"\n"+
+			"COMMIT\n")
+	if st.ChainsWritten != 1 || st.ChainsCreated != 0 || st.Forks != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestApplyRemovedChain(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	mustApply(t, w, demoState([]string{"10.0.0.1"}, "a", "b"))
+	f.take()
+	st := mustApply(t, w, demoState([]string{"10.0.0.1"}, "a"))
+	checkCalls(t, f.take(),
+		"restore ipv4\n"+
+			"*filter\n"+
+			":WEIR-FORWARD - [0:0]\n"+
+			`-A WEIR-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "weir: replies" -j ACCEPT`+"\n"+
+			`-A WEIR-FORWARD -m physdev --physdev-in veth-a --physdev-is-bridged -m comment --comment "weir: container a" -g WEIR-EP-a`+"\n"+
+			"-F WEIR-EP-b\n"+
+			"-X WEIR-EP-b\n"+
+			"COMMIT\n")
+	if st.ChainsWritten != 1 || st.ChainsDeleted != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestApplyEmptyRemovesEverything(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	mustApply(t, w, demoState([]string{"10.0.0.1"}, "a"))
+	f.take()
+	st := mustApply(t, w, State{})
+	checkCalls(t, f.take(),
+		"restore ipv4\n"+
+			"*filter\n"+
+			"-D FORWARD "+hookRule+"\n"+
+			"-F WEIR-EP-a\n"+
+			"-F WEIR-FORWARD\n"+
+			"-X WEIR-EP-a\n"+
+			"-X WEIR-FORWARD\n"+
+			"COMMIT\n",
+		"ipset restore\n"+
+			"destroy weir-peers\n")
+	if st.ChainsDeleted != 2 || st.HooksDeleted != 1 || st.SetsDestroyed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	// And the cache now says there is nothing: applying nothing again runs nothing.
+	mustApply(t, w, NewState())
+	checkCalls(t, f.take())
+}
+
+// foreignSave is a host's filter table with Docker's, the CNI plugins',
+// kube-proxy's and weir's rules.
+const foreignSave = `# Generated by iptables-save v1.8.9 (nf_tables) on Mon Nov 30 09:22:10 2026
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:CNI-FORWARD - [0:0]
+:CNI-ab12cd34 - [0:0]
+:DOCKER - [0:0]
+:DOCKER-USER - [0:0]
+:KUBE-FORWARD - [0:0]
+:WEIR-EP-a - [0:0]
+:WEIR-FORWARD - [0:0]
+-A INPUT -j KUBE-FIREWALL
+-A FORWARD -m comment --comment "weir: dispatch" -j WEIR-FORWARD
+-A FORWARD -j DOCKER-USER
+-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD
+-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+-A CNI-FORWARD -d 10.22.0.5/32 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A CNI-ab12cd34 -d 10.22.0.0/16 -m comment --comment "name: \"mynet\" id: \"x\"" -j ACCEPT
+-A DOCKER-USER -j RETURN
+-A WEIR-EP-a -m set --match-set weir-peers src -m comment --comment "weir: container a" -j ACCEPT
+-A WEIR-EP-a -m comment --comment "weir: container a" -j DROP
+-A WEIR-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "weir: replies" -j ACCEPT
+-A WEIR-FORWARD -m physdev --physdev-in veth-a --physdev-is-bridged -m comment --comment "weir: container a" -g WEIR-EP-a
+COMMIT
+# Completed on Mon Nov 30 09:22:10 2026
+`
+
+const foreignIPSets = `create docker-x hash:ip family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1
+add docker-x 172.17.0.2
+create KUBE-SVC hash:ip,port family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x2
+add KUBE-SVC 10.96.0.1,tcp:443
+create weir-peers hash:ip family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x3
+add weir-peers 10.0.0.1
+create foreign hash:net family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x4
+add foreign 192.168.0.0/16
+`
+
+func TestForeignObjectsUntouched(t *testing.T) {
+	f := newFake()
+	f.saves["ipv4/filter"] = foreignSave
+	f.ipsets = foreignIPSets
+	w := fakeWriter(t, f)
+
+	got, err := w.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := demoState([]string{"10.0.0.1"}, "a").Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Read:\n%+v\nwant\n%+v", got, want)
+	}
+	f.take()
+
+	// The kernel already matches: Repair writes nothing.
+	st, err := w.Repair(context.Background(), demoState([]string{"10.0.0.1"}, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Writes() != 0 || st.Restores != 0 {
+		t.Fatalf("repair of a matching dataplane wrote: %+v", st)
+	}
+	f.take()
+
+	// Removing everything touches weir's objects only.
+	if _, err := w.Repair(context.Background(), NewState()); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.take()
+	checkCalls(t, calls,
+		"save ipv4 ", "save ipv6 ", "ipset save",
+		"restore ipv4\n"+
+			"*filter\n"+
+			"-D FORWARD "+hookRule+"\n"+
+			"-F WEIR-EP-a\n"+
+			"-F WEIR-FORWARD\n"+
+			"-X WEIR-EP-a\n"+
+			"-X WEIR-FORWARD\n"+
+			"COMMIT\n",
+		"ipset restore\n"+
+			"destroy weir-peers\n",
+		// Repair reads back what it wrote.
+		"save ipv4 ")
+	for _, c := range calls {
+		for _, foreign := range []string{"DOCKER", "CNI-", "KUBE-", "docker-x", "foreign"} {
+			if strings.Contains(c, foreign) {
+				t.Errorf("a write names %s:\n%s", foreign, c)
+			}
+		}
+	}
+}
+
+func TestRepairMovesHookBackToTop(t *testing.T) {
+	f := newFake()
+	f.saves["ipv4/filter"] = strings.Replace(foreignSave,
+		"-A FORWARD -m comment --comment \"weir: dispatch\" -j WEIR-FORWARD\n-A FORWARD -j DOCKER-USER\n",
+		"-A FORWARD -j DOCKER-USER\n-A FORWARD -m comment --comment \"weir: dispatch\" -j WEIR-FORWARD\n", 1)
+	f.ipsets = foreignIPSets
+	w := fakeWriter(t, f)
+	st, err := w.Repair(context.Background(), demoState([]string{"10.0.0.1"}, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCalls(t, f.take(),
+		"save ipv4 ", "save ipv6 ", "ipset save",
+		"restore ipv4\n"+
+			"*filter\n"+
+			"-D FORWARD "+hookRule+"\n"+
+			"-I FORWARD 1 "+hookRule+"\n"+
+			"COMMIT\n",
+		"save ipv4 ")
+	if st.HooksDeleted != 1 || st.HooksInserted != 1 || st.ChainsWritten != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestHooksInsertedAtTheirPlace(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	s := demoState(nil, "a")
+	s.Chains[ChainKey(Filter, IPv4, "WEIR-INPUT")] = Chain{Table: Filter, Family: IPv4, Name: "WEIR-INPUT"}
+	first := Hook{Table: Filter, Family: IPv4, Chain: "FORWARD", Rule: `-m comment --comment "weir: first" -j WEIR-INPUT`}
+	mustApply(t, w, s)
+	f.take()
+	s.Hooks = []Hook{first, s.Hooks[0]}
+	mustApply(t, w, s)
+	checkCalls(t, f.take(),
+		"restore ipv4\n"+
+			"*filter\n"+
+			`-I FORWARD 1 -m comment --comment "weir: first" -j WEIR-INPUT`+"\n"+
+			"COMMIT\n")
+	last := Hook{Table: Filter, Family: IPv4, Chain: "FORWARD", Rule: `-m comment --comment "weir: last" -j WEIR-INPUT`}
+	s.Hooks = append(s.Hooks, last)
+	mustApply(t, w, s)
+	checkCalls(t, f.take(),
+		"restore ipv4\n"+
+			"*filter\n"+
+			`-I FORWARD 3 -m comment --comment "weir: last" -j WEIR-INPUT`+"\n"+
+			"COMMIT\n")
+	s.Hooks = []Hook{s.Hooks[1], s.Hooks[0]} // reorder: delete and insert again
+	mustApply(t, w, s)
+	checkCalls(t, f.take(),
+		"restore ipv4\n"+
+			"*filter\n"+
+			`-D FORWARD -m comment --comment "weir: first" -j WEIR-INPUT`+"\n"+
+			"-D FORWARD "+hookRule+"\n"+
+			`-D FORWARD -m comment --comment "weir: last" -j WEIR-INPUT`+"\n"+
+			"-I FORWARD 1 "+hookRule+"\n"+
+			`-I FORWARD 2 -m comment --comment "weir: first" -j WEIR-INPUT`+"\n"+
+			"COMMIT\n")
+}
+
+func TestSetTypeChangeRenamesAside(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	mustApply(t, w, demoState([]string{"10.0.0.1"}, "a"))
+	f.take()
+	s := demoState(nil, "a")
+	s.Sets["weir-peers"] = IPSet{Name: "weir-peers", Type: "hash:net", Family: IPv4, Members: []string{"10.0.0.0/24"}}
+	mustApply(t, w, s)
+	tmp := tmpSetName("weir-peers")
+	checkCalls(t, f.take(),
+		"ipset restore\n"+
+			"rename weir-peers "+tmp+"\n"+
+			"create weir-peers hash:net family inet -exist\n"+
+			"add weir-peers 10.0.0.0/24 -exist\n",
+		"restore ipv4\n"+
+			"*filter\n"+
+			":WEIR-EP-a - [0:0]\n"+
+			`-A WEIR-EP-a -m set --match-set weir-peers src -m comment --comment "weir: container a" -j ACCEPT`+"\n"+
+			`-A WEIR-EP-a -m comment --comment "weir: container a" -j DROP`+"\n"+
+			"COMMIT\n",
+		"ipset restore\n"+
+			"destroy "+tmp+"\n")
+}
+
+func TestStaleCacheFallsBackToReadBack(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	mustApply(t, w, demoState([]string{"10.0.0.1"}, "a", "b"))
+	f.take()
+	// Someone removed everything behind weir's back; the cache does not know.
+	f.failRestores = 1
+	st, err := w.Apply(context.Background(), demoState([]string{"10.0.0.1"}, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Fallback || !st.FromCache || st.Reads != 3 || st.ChainsCreated != 2 || st.SetsCreated != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	calls := f.take()
+	if len(calls) != 6 || !strings.HasPrefix(calls[0], "restore ipv4") || calls[1] != "save ipv4 " {
+		t.Fatalf("calls %q", calls)
+	}
+}
+
+func TestFailedWriteInvalidatesCache(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	mustApply(t, w, demoState(nil, "a"))
+	f.take()
+	f.failRestores = 2
+	_, err := w.Apply(context.Background(), demoState(nil, "b"))
+	if err == nil {
+		t.Fatal("Apply succeeded with a failing restore")
+	}
+	const wantErr = `applying dataplane: writing ipv4 rules: iptables-restore failed at line 2 "-D FORWARD x": exit status 1`
+	if !strings.Contains(err.Error(), wantErr) {
+		t.Fatalf("error %q, want it to contain %q", err, wantErr)
+	}
+	f.take()
+	// The next Apply cannot trust the cache and reads back.
+	st := mustApply(t, w, demoState(nil, "b"))
+	if st.FromCache || st.Reads != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestCacheIgnoredForAnotherNamespaceOrBackend(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	mustApply(t, w, demoState(nil, "a"))
+	id, err := currentNetNS()
+	if err != nil || id.cookie == 0 {
+		t.Skipf("no netns cookie here: %v", err)
+	}
+	path := cachePathFor(w.cfg.CacheDir, id.ino)
+	c := loadCache(path)
+	if c == nil || !c.Valid || c.Generation != 1 {
+		t.Fatalf("cache %+v", c)
+	}
+	if _, ok := c.current(netnsID{ino: id.ino, cookie: id.cookie + 1}, "fake"); ok {
+		t.Fatal("cache trusted for another namespace with the same inode")
+	}
+	if _, ok := c.current(id, NFT); ok {
+		t.Fatal("cache trusted for another backend")
+	}
+	if _, ok := c.current(id, "fake"); !ok {
+		t.Fatal("cache not trusted for its own namespace")
+	}
+	if err := os.WriteFile(path, []byte("{garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.take()
+	st := mustApply(t, w, demoState(nil, "a"))
+	if st.FromCache || st.Reads != 3 {
+		t.Fatalf("garbage cache was used: %+v", st)
+	}
+}
+
+func TestRepairLearnsHowIptablesPrintsUnknownShapes(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	s := NewState()
+	rule := `-m limit --limit 5/min -j LOG --log-prefix "weir-deny: "`
+	printed := `-m limit --limit 5/min --limit-burst 5 -j LOG --log-prefix "weir-deny: "`
+	s.Chains[ChainKey(Filter, IPv4, "WEIR-LOG")] = Chain{Table: Filter, Family: IPv4, Name: "WEIR-LOG", Rules: []string{rule}}
+	// The kernel prints the rule with its default burst.
+	f.saves["ipv4/filter"] = "*filter\n:WEIR-LOG - [0:0]\n-A WEIR-LOG " + printed + "\nCOMMIT\n"
+	st, err := w.Repair(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ChainsWritten != 1 || st.Relearned != 1 {
+		t.Fatalf("first repair: %+v", st)
+	}
+	st, err = w.Repair(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Writes() != 0 || st.Relearned != 0 {
+		t.Fatalf("second repair rewrote a learned rule: %+v", st)
+	}
+	// A new Writer learns it from the cache file.
+	w2 := New(w.cfg)
+	st, err = w2.Repair(context.Background(), s)
+	if err != nil || st.Writes() != 0 {
+		t.Fatalf("new writer: %+v, %v", st, err)
+	}
+}
+
+func TestRunReportsFailingLine(t *testing.T) {
+	_, err := run(context.Background(), "/bin/sh", []string{"-c", "cat >/dev/null; echo \"iptables-restore v1.8.9 (nf_tables): Chain 'BAD' does not exist\" >&2; echo 'Error occurred at line: 3' >&2; echo \"Try \\`iptables-restore -h' for more information.\" >&2; exit 2"},
+		[]byte("*filter\n:WEIR-Q - [0:0]\n-A WEIR-Q -j BAD\nCOMMIT\n"))
+	var te *ToolError
+	if err == nil || !errors.As(err, &te) {
+		t.Fatalf("error %v", err)
+	}
+	if te.Line != 3 || te.Text != "-A WEIR-Q -j BAD" {
+		t.Fatalf("line %d %q", te.Line, te.Text)
+	}
+	want := `/bin/sh failed at line 3 "-A WEIR-Q -j BAD": iptables-restore v1.8.9 (nf_tables): Chain 'BAD' does not exist; Error occurred at line: 3: exit status 2`
+	if err.Error() != want {
+		t.Fatalf("error\n%s\nwant\n%s", err, want)
+	}
+}

@@ -1,0 +1,167 @@
+package enforce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/weirnet/weir/internal/flock"
+	"github.com/weirnet/weir/policy"
+	"github.com/weirnet/weir/policy/compile"
+	"github.com/weirnet/weir/policy/dataplane"
+)
+
+// Engine renders policy for every endpoint on the host.
+type Engine struct {
+	// StateDir is weir's state directory (/run/weir); the engine keeps its
+	// files in StateDir/policy.
+	StateDir string
+	Writer   *dataplane.Writer
+	Log      hclog.Logger
+}
+
+// New returns an engine whose dataplane writer locks and caches under
+// stateDir.
+func New(stateDir string, log hclog.Logger) *Engine {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Engine{
+		StateDir: stateDir,
+		Writer: dataplane.New(dataplane.Config{
+			LockPath: filepath.Join(stateDir, "dataplane.lock"),
+			CacheDir: filepath.Join(stateDir, "policy"),
+			Log:      log.Named("dataplane"),
+		}),
+		Log: log,
+	}
+}
+
+func (e *Engine) dir() string { return filepath.Join(e.StateDir, "policy") }
+
+// lock serialises the engine's read-modify-render across processes.
+func (e *Engine) lock(ctx context.Context) (func(), error) {
+	l, err := flock.Acquire(ctx, filepath.Join(e.dir(), "engine.lock"))
+	if err != nil {
+		return nil, fmt.Errorf("locking the policy engine: %w", err)
+	}
+	return l.Release, nil
+}
+
+// Attach records ep and renders the host, so ep's rules are in place when
+// Attach returns.
+func (e *Engine) Attach(ctx context.Context, ep compile.Endpoint) (Report, error) {
+	unlock, err := e.lock(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	defer unlock()
+	idx, err := e.readIndex()
+	if err != nil {
+		return Report{}, err
+	}
+	idx.Endpoints[Key(ep.Network, ep.ID, ep.IfName)] = ep
+	rep, err := e.render(ctx, idx, false)
+	if err != nil {
+		return rep, err
+	}
+	// The index changes only once the rules are in place: a failed Attach
+	// leaves the record as it was.
+	return rep, e.writeIndex(idx)
+}
+
+// Detach forgets the endpoint and renders the host without it. A missing
+// endpoint is success. An in-namespace endpoint's rules are removed from
+// its namespace when the namespace still exists.
+func (e *Engine) Detach(ctx context.Context, network, id, ifName string) (Report, error) {
+	unlock, err := e.lock(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	defer unlock()
+	idx, err := e.readIndex()
+	if err != nil {
+		return Report{}, err
+	}
+	key := Key(network, id, ifName)
+	ep, ok := idx.Endpoints[key]
+	if !ok {
+		return Report{}, nil
+	}
+	delete(idx.Endpoints, key)
+	if err := e.writeIndex(idx); err != nil {
+		return Report{}, err
+	}
+	var errs []error
+	if ep.Mode == compile.NetNS {
+		errs = append(errs, e.clearNetNS(ctx, ep.NetNS))
+	}
+	rep, err := e.render(ctx, idx, false)
+	return rep, errors.Join(append(errs, err)...)
+}
+
+// clearNetNS removes weir's objects from a namespace that no longer has an
+// endpoint; a namespace already gone is success.
+func (e *Engine) clearNetNS(ctx context.Context, nsPath string) error {
+	if _, err := os.Stat(nsPath); err != nil {
+		return nil
+	}
+	if _, err := e.Writer.ApplyInNetNS(ctx, nsPath, dataplane.NewState()); err != nil {
+		if _, serr := os.Stat(nsPath); serr != nil {
+			return nil // it went away meanwhile
+		}
+		return fmt.Errorf("removing policy from %s: %w", nsPath, err)
+	}
+	_ = e.Writer.ForgetNetNS(nsPath)
+	return nil
+}
+
+// Render re-renders every endpoint from the current policy files
+// (`weir policy apply`, a policy file changed).
+func (e *Engine) Render(ctx context.Context) (Report, error) { return e.locked(ctx, false) }
+
+// Repair is Render reading the kernel back: it restores whatever drifted
+// (chains flushed by hand, hooks deleted, set members removed).
+func (e *Engine) Repair(ctx context.Context) (Report, error) { return e.locked(ctx, true) }
+
+func (e *Engine) locked(ctx context.Context, repair bool) (Report, error) {
+	unlock, err := e.lock(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	defer unlock()
+	idx, err := e.readIndex()
+	if err != nil {
+		return Report{}, err
+	}
+	return e.render(ctx, idx, repair)
+}
+
+// Endpoints returns every endpoint under policy.
+func (e *Engine) Endpoints() ([]compile.Endpoint, error) {
+	idx, err := e.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	return idx.list(), nil
+}
+
+// LoadPolicies loads the policy directories the endpoints use.
+func LoadPolicies(eps []compile.Endpoint) (map[string]*policy.Set, error) {
+	sets := map[string]*policy.Set{}
+	for _, ep := range eps {
+		if _, done := sets[ep.PolicyDir]; done {
+			continue
+		}
+		s, err := policy.LoadDir(ep.PolicyDir)
+		if err != nil {
+			return nil, fmt.Errorf("loading policies from %s: %w", ep.PolicyDir, err)
+		}
+		sets[ep.PolicyDir] = s
+	}
+	return sets, nil
+}

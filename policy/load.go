@@ -1,0 +1,139 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// LoadDir loads every *.toml file in dir, in file-name order, skipping
+// hidden files and subdirectories. A missing directory, like an empty
+// one, is an empty Set: policies are optional. Problems in the files are
+// returned together, each an *Error naming the file, line and policy.
+func LoadDir(dir string) (*Set, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Set{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading policy directory: %w", err)
+	}
+	var paths []string
+	for _, e := range entries { // os.ReadDir sorts by name
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".toml") || e.IsDir() {
+			continue
+		}
+		paths = append(paths, filepath.Join(dir, name))
+	}
+	return LoadFiles(paths...)
+}
+
+// LoadFiles loads the named policy files, whatever their names, as one
+// Set. Policy names must be unique across all of them.
+func LoadFiles(paths ...string) (*Set, error) {
+	var (
+		policies []*Policy
+		errs     []error
+	)
+	for _, path := range paths {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is in the Error already
+			}
+			errs = append(errs, &Error{File: path, Index: -1, Err: fmt.Errorf("reading: %w", err)})
+			continue
+		}
+		ps, fileErrs := parseFile(path, string(src))
+		policies = append(policies, ps...)
+		errs = append(errs, fileErrs...)
+	}
+	errs = append(errs, duplicates(policies)...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return NewSet(policies...), nil
+}
+
+// parseFile decodes the policies of one file. It returns what it could
+// decode along with every problem found.
+func parseFile(path, src string) ([]*Policy, []error) {
+	fileErr := func(line int, err error) error {
+		return &Error{File: path, Line: line, Index: -1, Err: err}
+	}
+	doc := map[string]any{}
+	if _, err := toml.Decode(src, &doc); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, []error{fileErr(pe.Position.Line, syntaxError{pe})}
+		}
+		return nil, []error{fileErr(0, fmt.Errorf("decoding TOML: %w", err))}
+	}
+	lay := scanLayout(src)
+	var errs []error
+	keys := make([]string, 0, len(doc))
+	for k := range doc {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if k != "policy" {
+			errs = append(errs, fileErr(lay.keyLine(0, len(lay.sections), nil, k, 0),
+				fmt.Errorf("unknown key %q (a policy file holds [[policy]] tables)", k)))
+		}
+	}
+	v, ok := doc["policy"]
+	if !ok {
+		return nil, errs
+	}
+	tables, ok := asTables(v)
+	if !ok {
+		return nil, append(errs, fileErr(lay.keyLine(0, len(lay.sections), nil, "policy", 0),
+			fmt.Errorf("policy: %w", wrongType("an array of tables ([[policy]])", v))))
+	}
+	d := &decoder{file: path, lay: lay}
+	policies := make([]*Policy, 0, len(tables))
+	for i, t := range tables {
+		policies = append(policies, d.policy(i, t))
+	}
+	return policies, append(errs, d.errs...)
+}
+
+// duplicates reports every policy whose name an earlier one already has.
+func duplicates(policies []*Policy) []error {
+	var errs []error
+	seen := make(map[string]*Policy, len(policies))
+	index := map[string]int{} // position of the next policy in each file
+	for _, p := range policies {
+		i := index[p.File]
+		index[p.File]++
+		if p.Name == "" {
+			continue
+		}
+		first, ok := seen[p.Name]
+		if !ok {
+			seen[p.Name] = p
+			continue
+		}
+		where := first.File
+		if first.Line > 0 {
+			where = fmt.Sprintf("%s:%d", first.File, first.Line)
+		}
+		errs = append(errs, &Error{
+			File:   p.File,
+			Line:   p.Line,
+			Policy: p.Name,
+			Index:  i,
+			Err:    fmt.Errorf("duplicate name: already defined at %s", where),
+		})
+	}
+	return errs
+}
