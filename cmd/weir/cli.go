@@ -33,6 +33,14 @@ Networks:
                                          run CMD in a throwaway network namespace on those networks
                                          (all networks of --conf-dir when no --net), then tear it down
 
+Policy:
+  weir policy check [FILES|DIR]          validate policy files (default --policy-dir); exit 1 on any error
+  weir policy apply                      re-render every endpoint on this host from the current files
+  weir policy explain --from k=v,... --to k=v,... [--port 5432/tcp]
+                                         the verdict for a new connection, and the policy and rule deciding it
+  weir serve [--repair-interval 60s]     the agent daemon: applies policy file changes as they happen,
+                                         repairs drift and removes orphaned endpoints periodically
+
 Plugins:
   weir plugins                           list the CNI plugins built into this binary
   weir plugin TYPE                       act as the CNI plugin TYPE (CNI_COMMAND etc. in the environment)
@@ -45,6 +53,7 @@ Flags every command takes:
   --conf-dir DIR      network definitions (default /etc/cni/net.d)
   --plugin-dir DIRS   colon-separated plugin directories (default $CNI_PATH, else /opt/cni/bin)
   --state-dir DIR     records and plugin state (default /run/weir)
+  --policy-dir DIR    policy files (default /etc/weir/policies)
   --timeout D         timeout for each plugin invocation (default 30s)
   --log-level L       stderr log level (default warn)
   --json              JSON output for programs
@@ -141,6 +150,10 @@ func (a *app) dispatch(cmd string, args []string) error {
 		return a.run(args)
 	case "networks":
 		return a.networks(args)
+	case "policy":
+		return a.policy(args)
+	case "serve":
+		return a.serve(args)
 	default:
 		fmt.Fprint(a.stderr, usage)
 		return usageError{fmt.Sprintf("unknown command %q", cmd)}

@@ -14,6 +14,7 @@ type options struct {
 	confDir   string
 	pluginDir string
 	stateDir  string
+	policyDir string
 	timeout   time.Duration
 	logLevel  string
 	json      bool
@@ -24,13 +25,14 @@ func defaultOptions() options {
 	if p := os.Getenv("CNI_PATH"); p != "" {
 		pluginDir = p
 	}
-	return options{confDir: "/etc/cni/net.d", pluginDir: pluginDir, stateDir: "/run/weir", timeout: 30 * time.Second, logLevel: "warn"}
+	return options{confDir: "/etc/cni/net.d", pluginDir: pluginDir, stateDir: "/run/weir", policyDir: "/etc/weir/policies", timeout: 30 * time.Second, logLevel: "warn"}
 }
 
 func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.confDir, "conf-dir", o.confDir, "directory of network definitions (*.toml, *.conflist, *.conf, *.json)")
 	fs.StringVar(&o.pluginDir, "plugin-dir", o.pluginDir, "colon-separated CNI plugin directories (default from CNI_PATH, else /opt/cni/bin)")
 	fs.StringVar(&o.stateDir, "state-dir", o.stateDir, "directory for weir's records and plugin state")
+	fs.StringVar(&o.policyDir, "policy-dir", o.policyDir, "directory of policy files (*.toml)")
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "timeout for each plugin invocation")
 	fs.StringVar(&o.logLevel, "log-level", o.logLevel, "log level on stderr: trace, debug, info, warn, error")
 	fs.BoolVar(&o.json, "json", o.json, "print JSON for programs instead of tables for people")

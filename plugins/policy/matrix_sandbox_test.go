@@ -1,146 +1,18 @@
 package policy_test
 
 import (
-	"context"
-	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/containernetworking/cni/libcni"
-	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
-	"github.com/weirnet/weir/chain"
 	"github.com/weirnet/weir/internal/sandbox"
-	"github.com/weirnet/weir/plugins/bridge"
-	"github.com/weirnet/weir/plugins/flannel"
-	hostlocal "github.com/weirnet/weir/plugins/host-local"
-	"github.com/weirnet/weir/plugins/macvlan"
-	"github.com/weirnet/weir/plugins/pluginkit"
-	policyplugin "github.com/weirnet/weir/plugins/policy"
 	"github.com/weirnet/weir/policy"
-	"github.com/weirnet/weir/policy/enforce"
 )
-
-// container is one labelled test container with servers on ports 80 and
-// 5432.
-type container struct {
-	name   string
-	labels map[string]string
-	ns     ns.NetNS
-	ip     netip.Addr
-}
-
-// lab is a network with policy and a few containers on it.
-type lab struct {
-	t          *testing.T
-	runner     *chain.Runner
-	list       *libcni.NetworkConfigList
-	policyDir  string
-	stateDir   string
-	containers []*container
-}
-
-func newLab(t *testing.T, conflist string) *lab {
-	t.Helper()
-	reg := pluginkit.Registry{"flannel": flannel.New(), "bridge": bridge.New(), "host-local": hostlocal.New(),
-		"macvlan": macvlan.New(), "policy": policyplugin.New()}
-	dir, exec := sandbox.PluginDir(t, reg)
-	l := &lab{t: t, policyDir: t.TempDir(), stateDir: t.TempDir()}
-	conflist = strings.NewReplacer("{{policyDir}}", l.policyDir, "{{stateDir}}", l.stateDir).Replace(conflist)
-	list, err := libcni.ConfListFromBytes([]byte(conflist))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.list = list
-	l.runner = &chain.Runner{Exec: exec, Path: []string{dir}, StateDir: l.stateDir, Timeout: 30 * time.Second}
-	return l
-}
-
-func (l *lab) writePolicies(content string) {
-	l.t.Helper()
-	if err := os.WriteFile(filepath.Join(l.policyDir, "policies.toml"), []byte(content), 0o644); err != nil {
-		l.t.Fatal(err)
-	}
-}
-
-func (l *lab) add(name string, labels map[string]string) *container {
-	l.t.Helper()
-	c := &container{name: name, labels: labels, ns: sandbox.NewNS(l.t)}
-	res, err := l.runner.Add(context.Background(), l.list, chain.Attachment{
-		ContainerID: name, NetNS: c.ns.Path(), IfName: "eth0", ConfigArgs: chain.LabelArgs(l.list.Name, labels)})
-	if err != nil {
-		l.t.Fatalf("attaching %s: %v", name, err)
-	}
-	cur, err := current.NewResultFromResult(res)
-	if err != nil || len(cur.IPs) == 0 {
-		l.t.Fatalf("result of %s: %v %v", name, res, err)
-	}
-	c.ip, _ = netip.AddrFromSlice(cur.IPs[0].Address.IP.To4())
-	sandbox.Listen(l.t, c.ns, ":80")
-	sandbox.Listen(l.t, c.ns, ":5432")
-	l.containers = append(l.containers, c)
-	return c
-}
-
-func (l *lab) del(c *container) {
-	l.t.Helper()
-	if err := l.runner.Del(context.Background(), l.list.Name, chain.Attachment{ContainerID: c.name}, nil); err != nil {
-		l.t.Fatalf("detaching %s: %v", c.name, err)
-	}
-}
-
-// connects reports whether a TCP connection from a to b's port succeeds.
-func connects(a, b *container, port int) bool {
-	return sandbox.Connect(a.ns, net.JoinHostPort(b.ip.String(), fmt.Sprint(port)), 400*time.Millisecond) == nil
-}
-
-// checkMatrix compares every container pair's TCP reachability on 80 and
-// 5432 with what the policy files say (policy.Set.Explain, the reference
-// semantics).
-func (l *lab) checkMatrix(defaultAction policy.Action) {
-	l.t.Helper()
-	set, err := policy.LoadDir(l.policyDir)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	var wrong []string
-	allowed, denied := 0, 0
-	for _, a := range l.containers {
-		for _, b := range l.containers {
-			if a == b {
-				continue
-			}
-			for _, port := range []int{80, 5432} {
-				exp := set.Explain(
-					policy.Endpoint{ID: a.name, Labels: a.labels, IPs: []netip.Addr{a.ip}},
-					policy.Endpoint{ID: b.name, Labels: b.labels, IPs: []netip.Addr{b.ip}},
-					policy.Packet{Protocol: policy.TCP, Port: port}, defaultAction)
-				got := connects(a, b, port)
-				if exp.Allowed {
-					allowed++
-				} else {
-					denied++
-				}
-				if got != exp.Allowed {
-					wrong = append(wrong, fmt.Sprintf("%s -> %s:%d connected=%v, files say %s", a.name, b.name, port, got, exp))
-				}
-			}
-		}
-	}
-	if len(wrong) > 0 {
-		l.t.Errorf("connect matrix differs from the policy files:\n%s", strings.Join(wrong, "\n"))
-	}
-	if allowed == 0 || denied == 0 {
-		l.t.Errorf("the matrix has %d allowed and %d denied pairs: it should exercise both", allowed, denied)
-	}
-}
 
 const flannelPolicyList = `{"cniVersion":"1.0.0","name":"polnet","plugins":[
   {"type":"flannel","subnetFile":"{{stateDir}}/subnet.env","dataDir":"{{stateDir}}/flannel",
@@ -182,21 +54,72 @@ func TestPolicyMatrixOnFlannelBridge(t *testing.T) {
 	db := l.add("db", map[string]string{"app": "db", "env": "prod"})
 	l.add("cache", map[string]string{"app": "cache"})
 	other := l.add("other", map[string]string{"app": "other"})
+	matrixScenario(t, l, web, db, other, "10.200.5.250/24")
+
+	// Everything removed: no weir chain, rule or set is left.
+	l.delAll()
+	if left := weirLeft(t, ""); len(left) > 0 {
+		t.Errorf("weir state left after every container was deleted:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// The same matrix on macvlan: the host's packet filter never sees the
+// traffic, so each container's policy is enforced inside its namespace.
+func TestPolicyMatrixOnMacvlan(t *testing.T) {
+	sandbox.Require(t)
+	sandbox.Veth(t, "mvpol0", "mvpol0p", nil)
+	l := newLab(t, macvlanList("mvpol", "mvpol0", "10.202.0.0/24"))
+	l.writePolicies(matrixPolicies)
+	web := l.add("web", map[string]string{"app": "web"})
+	db := l.add("db", map[string]string{"app": "db", "env": "prod"})
+	l.add("cache", map[string]string{"app": "cache"})
+	other := l.add("other", map[string]string{"app": "other"})
+
+	if left := weirLeft(t, ""); len(left) > 0 {
+		t.Errorf("macvlan endpoints put policy on the host:\n%s", strings.Join(left, "\n"))
+	}
+	for _, c := range l.live() {
+		if c.hostVeth != "" {
+			t.Errorf("%s has a host veth %s on macvlan", c.name, c.hostVeth)
+		}
+		rules := inNS(t, c.ns.Path(), "iptables-save", "-t", "filter")
+		in := endpointChain("WEIR-IN-", "mvpol", c.name, "eth0")
+		for _, want := range []string{"-A INPUT ", "-j WEIR-INPUT", "-A OUTPUT ", "-j WEIR-OUTPUT", ":" + in + " ", "-g " + in} {
+			if !strings.Contains(rules, want) {
+				t.Errorf("%s's namespace lacks %q:\n%s", c.name, want, rules)
+			}
+		}
+		if err := l.check(c); err != nil {
+			t.Errorf("CHECK of %s: %v", c.name, err)
+		}
+	}
+	matrixScenario(t, l, web, db, other, "10.202.0.250/24")
+
+	l.delAll()
+	for _, c := range l.containers {
+		if left := weirLeft(t, c.ns.Path()); len(left) > 0 {
+			t.Errorf("weir state left in %s's namespace after its DEL:\n%s", c.name, strings.Join(left, "\n"))
+		}
+	}
+	if left := weirLeft(t, ""); len(left) > 0 {
+		t.Errorf("weir state left on the host:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// matrixScenario checks matrixPolicies on a network with web, db, other and
+// cache attached: the matrix, replies, an edit of the files, and a second
+// address (spoof, in web's subnet) that web must not send from.
+func matrixScenario(t *testing.T, l *lab, web, db, other *container, spoof string) {
+	t.Helper()
 	l.checkMatrix(policy.Allow)
 
 	// Replies of an allowed connection pass; the reverse direction is refused.
-	if !connects(web, db, 5432) || connects(db, web, 5432) {
-		t.Error("web->db:5432 must connect and db->web:5432 must not")
-	}
+	expect(t, "replies", pass(tcp(web, db, 5432)), drop(tcp(db, web, 5432)))
 
 	// Edit the files and re-render: the matrix follows.
 	l.writePolicies(strings.Replace(matrixPolicies, `selector = "app == 'web'"`, `selector = "app in {'web','other'}"`, 1))
-	if _, err := enforce.New(l.stateDir, nil).Render(context.Background()); err != nil {
-		t.Fatalf("re-rendering: %v", err)
-	}
-	if !connects(other, db, 5432) {
-		t.Error("after the edit, other->db:5432 must connect")
-	}
+	l.render()
+	expect(t, "after the edit", pass(tcp(other, db, 5432)))
 	l.checkMatrix(policy.Allow)
 
 	// A container that adds a second address and connects from it is dropped.
@@ -205,13 +128,17 @@ func TestPolicyMatrixOnFlannelBridge(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		addr, _ := netlink.ParseAddr("10.200.5.250/24")
+		addr, err := netlink.ParseAddr(spoof)
+		if err != nil {
+			return err
+		}
 		return netlink.AddrAdd(link, addr)
 	}); err != nil {
 		t.Fatal(err)
 	}
+	src, _, _ := strings.Cut(spoof, "/")
 	spoofed := web.ns.Do(func(ns.NetNS) error {
-		d := net.Dialer{Timeout: 400 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP("10.200.5.250")}}
+		d := net.Dialer{Timeout: connectTimeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 		c, err := d.Dial("tcp", net.JoinHostPort(other.ip.String(), "80"))
 		if err == nil {
 			c.Close()
@@ -219,19 +146,7 @@ func TestPolicyMatrixOnFlannelBridge(t *testing.T) {
 		return err
 	})
 	if spoofed == nil {
-		t.Error("a connection from an address the container was not given got through")
+		t.Errorf("a connection from %s, an address %s was not given, got through", src, web.name)
 	}
-	if !connects(web, other, 80) {
-		t.Error("the container's own address must still connect")
-	}
-
-	// Everything removed: no weir chain, rule or set is left.
-	for _, c := range l.containers {
-		l.del(c)
-	}
-	rules := sandbox.SaveRules(t, "iptables-save", "filter").String()
-	sets, _ := osExec("ipset", "list", "-n")
-	if strings.Contains(rules, "WEIR") || strings.Contains(sets, "weir-") {
-		t.Errorf("weir state left after every container was deleted:\n%s\n%s", rules, sets)
-	}
+	expect(t, "the container's own address", pass(tcp(web, other, 80)))
 }

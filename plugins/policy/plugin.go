@@ -115,7 +115,7 @@ func endpointFor(c *config, args *skel.CmdArgs) (compile.Endpoint, error) {
 		if !ok {
 			continue
 		}
-		if ipc.Interface == nil || c.prev.Interfaces[*ipc.Interface].Name == args.IfName {
+		if i := ipc.Interface; i == nil || (*i >= 0 && *i < len(c.prev.Interfaces) && c.prev.Interfaces[*i].Name == args.IfName) {
 			ep.IPs = append(ep.IPs, a.Unmap())
 		}
 	}

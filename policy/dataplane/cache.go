@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 
@@ -33,6 +34,7 @@ type cacheFile struct {
 	Valid      bool                 `json:"valid"`
 	Sets       map[string]cachedSet `json:"sets,omitempty"`
 	Chains     map[string]string    `json:"chains,omitempty"` // ChainKey -> digest of rules
+	Rules      map[string][]string  `json:"rules,omitempty"`  // ChainKey -> rules, for chains of editMin rules or more
 	Hooks      []cachedHook         `json:"hooks,omitempty"`
 	Aliases    map[string]string    `json:"aliases,omitempty"` // see Writer.aliases
 }
@@ -93,13 +95,65 @@ func loadCache(path string) *cacheFile {
 	return &c
 }
 
+// fileStamp tells whether a file was replaced or changed.
+type fileStamp struct {
+	ino, size uint64
+	mtime     int64
+}
+
+func stampOf(path string) (fileStamp, bool) {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return fileStamp{}, false
+	}
+	return fileStamp{ino: st.Ino, size: uint64(st.Size), mtime: st.Mtim.Nano()}, true
+}
+
+// recentCache is the cache file a Writer last read or wrote, decoded, so
+// a long-lived Writer (the daemon) does not decode it again while no one
+// else has replaced it (atomicfile always writes a new inode).
+type recentCache struct {
+	path  string
+	stamp fileStamp
+	file  *cacheFile
+}
+
+// load returns the cache file at path, from memory when unchanged.
+func (r *recentCache) load(path string) *cacheFile {
+	stamp, ok := stampOf(path)
+	if !ok {
+		return nil
+	}
+	if r.file != nil && r.path == path && r.stamp == stamp {
+		return r.file
+	}
+	c := loadCache(path)
+	if c != nil {
+		r.path, r.stamp, r.file = path, stamp, c
+	}
+	return c
+}
+
+// store writes the cache file and remembers it.
+func (r *recentCache) store(path string, c cacheFile, want current, valid bool) error {
+	r.file = nil
+	written, err := storeCache(path, c, want, valid)
+	if err != nil {
+		return err
+	}
+	if stamp, ok := stampOf(path); ok {
+		r.path, r.stamp, r.file = path, stamp, written
+	}
+	return nil
+}
+
 // current returns the cached state, if the cache may be trusted for this
 // namespace and backend.
 func (c *cacheFile) current(id netnsID, b Backend) (current, bool) {
 	if c == nil || !c.Valid || id.cookie == 0 || c.Cookie != id.cookie || c.Backend != b {
 		return current{}, false
 	}
-	cur := current{Sets: make(map[string]IPSet, len(c.Sets)), Chains: c.Chains}
+	cur := current{Sets: make(map[string]IPSet, len(c.Sets)), Chains: c.Chains, Rules: c.Rules}
 	if cur.Chains == nil {
 		cur.Chains = map[string]string{}
 	}
@@ -114,11 +168,11 @@ func (c *cacheFile) current(id netnsID, b Backend) (current, bool) {
 
 // storeCache writes what the kernel now holds (want, canonical) to path.
 // With valid false it records only that the kernel state is unknown.
-func storeCache(path string, c cacheFile, want current, valid bool) error {
+func storeCache(path string, c cacheFile, want current, valid bool) (*cacheFile, error) {
 	c.Version, c.Valid = cacheVersion, valid
-	c.Sets, c.Chains, c.Hooks = nil, nil, nil
+	c.Sets, c.Chains, c.Rules, c.Hooks = nil, nil, nil, nil
 	if valid {
-		c.Chains = want.Chains
+		c.Chains, c.Rules = want.Chains, want.Rules
 		c.Sets = make(map[string]cachedSet, len(want.Sets))
 		for name, s := range want.Sets {
 			c.Sets[name] = cachedSet{Type: s.Type, Family: s.Family, Members: s.Members}
@@ -129,15 +183,16 @@ func storeCache(path string, c cacheFile, want current, valid bool) error {
 	}
 	data, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("encoding dataplane cache: %w", err)
+		return nil, fmt.Errorf("encoding dataplane cache: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("creating cache directory: %w", err)
+		return nil, fmt.Errorf("creating cache directory: %w", err)
 	}
 	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
-		return fmt.Errorf("writing dataplane cache: %w", err)
+		return nil, fmt.Errorf("writing dataplane cache: %w", err)
 	}
-	return nil
+	c.Aliases = maps.Clone(c.Aliases) // the caller's map keeps changing
+	return &c, nil
 }
 
 // removeCache deletes a cache file; a missing one is fine.

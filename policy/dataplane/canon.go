@@ -21,15 +21,39 @@ import (
 // shape weir's compiler uses; Repair learns the printed form of anything
 // else (see Writer.Repair).
 func CanonicalRule(f Family, rule string) (string, error) {
+	info, err := analyseRule(f, rule)
+	return info.text, err
+}
+
+// ruleInfo is a rule's canonical text and what it refers to.
+type ruleInfo struct {
+	text string   // as iptables-save prints it
+	jump string   // the chain or target of -j or -g; "" if none
+	sets []string // the sets of --match-set options
+}
+
+// analyseRule parses a rule once for its canonical text and references.
+func analyseRule(f Family, rule string) (ruleInfo, error) {
 	toks, err := tokenize(rule)
 	if err != nil {
-		return "", err
+		return ruleInfo{}, err
 	}
 	pr, err := parseRule(f, toks)
 	if err != nil {
-		return "", err
+		return ruleInfo{}, err
 	}
-	return pr.String(), nil
+	info := ruleInfo{text: pr.String()}
+	if pr.target != nil {
+		info.jump = pr.target.name
+	}
+	for _, b := range pr.blocks {
+		for _, o := range b.opts {
+			if o.name == "--match-set" && len(o.vals) > 0 {
+				info.sets = append(info.sets, o.vals[0].s)
+			}
+		}
+	}
+	return info, nil
 }
 
 // ruleOpt is one option of a match or target, with its values.

@@ -3,44 +3,28 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
-// execute writes a plan: hooks that must go before sets change (rare),
-// then the growing ipset batch, one iptables-restore per family, and the
-// shrinking ipset batch. Each phase runs only when it has something to do.
+// execute writes a plan: the growing ipset batch, one iptables-restore per
+// family, and the shrinking ipset batch; replaced sets add a swap batch
+// and a second rules batch in between. Each phase runs only when it has
+// something to do.
 func (w *Writer) execute(ctx context.Context, p *plan, st *Stats) error {
-	fams := []Family{IPv4, IPv6}
-	for _, f := range fams {
-		if b := renderPreDelete(p, f); len(b) > 0 {
-			if err := w.restore(ctx, st, f, b); err != nil {
-				return err
-			}
-			for ft, hooks := range p.preDel {
-				if ft.fam == f {
-					st.HooksDeleted += len(hooks)
-				}
-			}
-		}
-	}
 	grow, shrink := renderSetsGrow(p), renderSetsShrink(p)
-	merged := len(p.tables) == 0 && len(p.preDel) == 0
+	merged := len(p.tables) == 0 && len(p.replace) == 0
 	if merged {
 		// No rule changes: nothing can refer to what shrinking removes, so
 		// one ipset batch does both (the common case: peers join or leave).
 		grow, shrink = append(grow, shrink...), nil
 	}
-	if b := grow; len(b) > 0 {
-		st.Restores++
-		st.Forks++
-		if err := w.runner.IPSetRestore(ctx, b); err != nil {
+	if len(grow) > 0 {
+		if err := w.ipsetRestore(ctx, st, grow); err != nil {
 			return fmt.Errorf("creating ipsets and adding members: %w", err)
 		}
-		st.SetsCreated += len(p.create) + len(p.replace)
+		st.SetsCreated += len(p.create)
 		for _, s := range p.create {
 			st.MembersAdded += len(s.Members)
-		}
-		for _, r := range p.replace {
-			st.MembersAdded += len(r.set.Members)
 		}
 		for _, m := range p.add {
 			st.MembersAdded += len(m)
@@ -49,15 +33,51 @@ func (w *Writer) execute(ctx context.Context, p *plan, st *Stats) error {
 			countShrink(p, st)
 		}
 	}
-	for _, f := range fams {
-		b := renderRules(p, f)
+	if err := w.writeRules(ctx, st, p.tables, p.substitute(), nil); err != nil {
+		return err
+	}
+	if swap := renderSetsSwap(p); len(swap) > 0 {
+		if err := w.ipsetRestore(ctx, st, swap); err != nil {
+			return fmt.Errorf("re-creating ipsets with a new type: %w", err)
+		}
+		st.SetsCreated += len(p.replace)
+		st.SetsDestroyed += len(p.replace)
+		for _, r := range p.replace {
+			st.MembersAdded += len(r.set.Members)
+		}
+		if err := w.writeRules(ctx, st, p.swapBack, nil, p.substitute()); err != nil {
+			return err
+		}
+	}
+	if len(shrink) > 0 {
+		if err := w.ipsetRestore(ctx, st, shrink); err != nil {
+			return fmt.Errorf("deleting ipset members and destroying ipsets: %w", err)
+		}
+		countShrink(p, st)
+	}
+	return nil
+}
+
+// countShrink counts what the shrinking batch removed (temporary sets of
+// replaced sets are not counted).
+func countShrink(p *plan, st *Stats) {
+	st.SetsDestroyed += len(p.destroy)
+	for _, m := range p.del {
+		st.MembersRemoved += len(m)
+	}
+}
+
+// writeRules runs one iptables-restore per family with changes in tables.
+func (w *Writer) writeRules(ctx context.Context, st *Stats, tables map[famTable]*tablePlan, write, del func(string) string) error {
+	for _, f := range []Family{IPv4, IPv6} {
+		b := renderRules(tables, f, write, del)
 		if len(b) == 0 {
 			continue
 		}
 		if err := w.restore(ctx, st, f, b); err != nil {
 			return err
 		}
-		for ft, tp := range p.tables {
+		for ft, tp := range tables {
 			if ft.fam != f {
 				continue
 			}
@@ -66,36 +86,35 @@ func (w *Writer) execute(ctx context.Context, p *plan, st *Stats) error {
 			for _, c := range tp.write {
 				st.RulesWritten += len(c.Rules)
 			}
+			st.ChainsEdited += len(tp.edit)
+			for _, e := range tp.edit {
+				st.RulesWritten += len(e.ins)
+				st.RulesDeleted += len(e.del)
+			}
 			st.ChainsDeleted += len(tp.remove)
 			st.HooksInserted += len(tp.hookIns)
 			st.HooksDeleted += len(tp.hookDel)
 		}
 	}
-	if b := shrink; len(b) > 0 {
-		st.Restores++
-		st.Forks++
-		if err := w.runner.IPSetRestore(ctx, b); err != nil {
-			return fmt.Errorf("deleting ipset members and destroying ipsets: %w", err)
-		}
-		countShrink(p, st)
-	}
 	return nil
 }
 
-func countShrink(p *plan, st *Stats) {
-	st.SetsDestroyed += len(p.destroy) + len(p.replace)
-	for _, m := range p.del {
-		st.MembersRemoved += len(m)
-	}
+func (w *Writer) ipsetRestore(ctx context.Context, st *Stats, batch []byte) error {
+	st.Restores++
+	st.Forks++
+	start := time.Now()
+	err := w.runner.IPSetRestore(ctx, batch)
+	w.log.Debug("ran ipset restore", "bytes", len(batch), "duration", time.Since(start), "error", err)
+	return err
 }
 
 func (w *Writer) restore(ctx context.Context, st *Stats, f Family, batch []byte) error {
 	st.Restores++
 	st.Forks++
-	if err := w.runner.Restore(ctx, f, batch); err != nil {
-		return fmt.Errorf("writing %s rules: %w", f, err)
-	}
-	return nil
+	start := time.Now()
+	err := w.runner.Restore(ctx, f, batch)
+	w.log.Debug("ran iptables-restore", "family", f, "bytes", len(batch), "duration", time.Since(start), "error", err)
+	return err
 }
 
 // verify reads back the families Repair just wrote and compares the
@@ -115,28 +134,37 @@ func (w *Writer) verify(ctx context.Context, p *plan, desired, want State, st *S
 		if rendered == printed {
 			return
 		}
-		c, err := w.canonRule(f, raw)
+		info, err := w.canonRule(f, raw)
 		if err != nil {
 			return
 		}
+		c := info.text
 		w.log.Warn("iptables prints a rule differently than weir renders it; remembering its form",
 			"family", f, "rendered", rendered, "printed", printed)
 		w.aliases[string(f)+" "+c] = printed
 		st.Relearned++
 		learned = true
 	}
-	for _, tp := range p.tables {
+	for ft, tp := range p.tables {
+		names := make([]string, 0, len(tp.write)+len(tp.edit))
 		for _, c := range tp.write {
-			key := ChainKey(c.Table, c.Family, c.Name)
+			names = append(names, c.Name)
+		}
+		for _, e := range tp.edit {
+			names = append(names, e.name)
+		}
+		for _, name := range names {
+			key := ChainKey(ft.table, ft.fam, name)
+			rendered := want.Chains[key].Rules
 			got := obs.Chains[key].Rules
 			raw := desired.Chains[key].Rules
-			if len(got) != len(c.Rules) || len(raw) != len(c.Rules) {
+			if len(got) != len(rendered) || len(raw) != len(rendered) {
 				w.log.Warn("chain reads back with another number of rules", "chain", key,
-					"written", len(c.Rules), "read", len(got))
+					"written", len(rendered), "read", len(got))
 				continue
 			}
 			for i := range got {
-				learn(c.Family, raw[i], c.Rules[i], got[i])
+				learn(ft.fam, raw[i], rendered[i], got[i])
 			}
 		}
 	}

@@ -115,7 +115,7 @@ func checkKernelState(t *testing.T, got State, want State) {
 
 // sh runs a shell script in the sandbox (the root namespace of this test
 // binary's sandbox, or the namespace at nsPath) and returns its output.
-func sh(t *testing.T, nsPath, script string) string {
+func sh(t testing.TB, nsPath, script string) string {
 	t.Helper()
 	cmd := exec.Command("bash", "-c", script)
 	if nsPath != "" {
@@ -132,7 +132,7 @@ func sh(t *testing.T, nsPath, script string) string {
 
 // resetSandbox removes every rule, chain and set from the sandbox's root
 // namespace (both backends), so tests start clean.
-func resetSandbox(t *testing.T) {
+func resetSandbox(t testing.TB) {
 	t.Helper()
 	sh(t, "", `
 tools="iptables-nft ip6tables-nft"
@@ -147,7 +147,7 @@ ipset destroy 2>/dev/null; true`)
 
 // kernelWriter returns a Writer with its lock and cache in a temporary
 // directory, after resetting the sandbox, and resets it again at the end.
-func kernelWriter(t *testing.T, cfg Config) *Writer {
+func kernelWriter(t testing.TB, cfg Config) *Writer {
 	t.Helper()
 	resetSandbox(t)
 	t.Cleanup(func() { resetSandbox(t) })
@@ -163,7 +163,7 @@ func kernelWriter(t *testing.T, cfg Config) *Writer {
 
 // weirLeft lists what of weir's is left in the namespace (both backends'
 // tables, ipsets).
-func weirLeft(t *testing.T, nsPath string) string {
+func weirLeft(t testing.TB, nsPath string) string {
 	t.Helper()
 	out := sh(t, nsPath, `iptables-nft-save; ip6tables-nft-save; iptables-legacy-save; ip6tables-legacy-save; ipset list -n`)
 	var left []string

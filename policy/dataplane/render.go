@@ -5,8 +5,8 @@ import (
 	"strconv"
 )
 
-// renderSetsGrow is the first ipset batch: sets replaced (moved aside and
-// made anew), sets created, members added. Creating with -exist and adding
+// renderSetsGrow is the first ipset batch: temporary sets for sets being
+// replaced, sets created, members added. Creating with -exist and adding
 // with -exist make it harmless to repeat.
 func renderSetsGrow(p *plan) []byte {
 	var b bytes.Buffer
@@ -14,8 +14,9 @@ func renderSetsGrow(p *plan) []byte {
 		if r.tmpExists {
 			b.WriteString("destroy " + r.tmp + "\n")
 		}
-		b.WriteString("rename " + r.set.Name + " " + r.tmp + "\n")
-		writeCreate(&b, r.set)
+		tmp := r.set
+		tmp.Name = r.tmp
+		writeCreate(&b, tmp)
 	}
 	for _, s := range p.create {
 		writeCreate(&b, s)
@@ -53,20 +54,13 @@ func renderSetsShrink(p *plan) []byte {
 	return b.Bytes()
 }
 
-// renderPreDelete is the batch for one family that deletes hooks before
-// sets they match are replaced; nil when there are none.
-func renderPreDelete(p *plan, f Family) []byte {
+// renderSetsSwap is the batch that makes replaced sets anew under their
+// names, once no rule matches the old ones; nil when none is replaced.
+func renderSetsSwap(p *plan) []byte {
 	var b bytes.Buffer
-	for _, t := range tableOrder {
-		hooks := p.preDel[famTable{f, t}]
-		if len(hooks) == 0 {
-			continue
-		}
-		b.WriteString("*" + string(t) + "\n")
-		for _, h := range hooks {
-			b.WriteString("-D " + h.Chain + " " + h.Rule + "\n")
-		}
-		b.WriteString("COMMIT\n")
+	for _, r := range p.replace {
+		b.WriteString("destroy " + r.set.Name + "\n")
+		writeCreate(&b, r.set)
 	}
 	return b.Bytes()
 }
@@ -74,14 +68,22 @@ func renderPreDelete(p *plan, f Family) []byte {
 // renderRules is the iptables-restore --noflush batch for one family: per
 // table touched, the chains to write are declared (which creates a new
 // chain and flushes an existing one), stale hooks deleted, the chains'
-// rules appended, missing hooks inserted at their place at the top of
+// rules appended, chains edited in place (rules deleted by specification
+// or inserted at their position), missing hooks inserted at their place at the top of
 // their built-in chain, and removed chains flushed and then deleted (after
 // every jump to them is gone). Chains and tables not named are untouched.
-// nil when the family has nothing to change.
-func renderRules(p *plan, f Family) []byte {
+// nil when the family has nothing to change. write and del, when not nil,
+// rewrite the rules written and the hooks deleted (see setReplace).
+func renderRules(tables map[famTable]*tablePlan, f Family, write, del func(string) string) []byte {
+	if write == nil {
+		write = same
+	}
+	if del == nil {
+		del = same
+	}
 	var b bytes.Buffer
 	for _, t := range tableOrder {
-		tp := p.tables[famTable{f, t}]
+		tp := tables[famTable{f, t}]
 		if tp == nil {
 			continue
 		}
@@ -90,19 +92,31 @@ func renderRules(p *plan, f Family) []byte {
 			b.WriteString(":" + c.Name + " - [0:0]\n")
 		}
 		for _, h := range tp.hookDel {
-			b.WriteString("-D " + h.Chain + " " + h.Rule + "\n")
+			b.WriteString("-D " + h.Chain + " " + del(h.Rule) + "\n")
 		}
 		for _, c := range tp.write {
 			for _, r := range c.Rules {
 				b.WriteString("-A " + c.Name)
 				if r != "" {
-					b.WriteString(" " + r)
+					b.WriteString(" " + write(r))
 				}
 				b.WriteByte('\n')
 			}
 		}
+		for _, e := range tp.edit {
+			for _, r := range e.del {
+				b.WriteString("-D " + e.name + " " + r + "\n")
+			}
+			for _, in := range e.ins {
+				if in.pos == 0 {
+					b.WriteString("-A " + e.name + " " + write(in.rule) + "\n")
+				} else {
+					b.WriteString("-I " + e.name + " " + strconv.Itoa(in.pos) + " " + write(in.rule) + "\n")
+				}
+			}
+		}
 		for _, in := range tp.hookIns {
-			b.WriteString("-I " + in.hook.Chain + " " + strconv.Itoa(in.pos) + " " + in.hook.Rule + "\n")
+			b.WriteString("-I " + in.hook.Chain + " " + strconv.Itoa(in.pos) + " " + write(in.hook.Rule) + "\n")
 		}
 		for _, name := range tp.remove {
 			b.WriteString("-F " + name + "\n")
@@ -114,3 +128,5 @@ func renderRules(p *plan, f Family) []byte {
 	}
 	return b.Bytes()
 }
+
+func same(s string) string { return s }

@@ -194,7 +194,7 @@ func cleanOutput(s string) string {
 	var keep []string
 	for _, l := range strings.Split(s, "\n") {
 		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "Try `") {
+		if l == "" || strings.HasPrefix(l, "Try `") || strings.HasPrefix(l, "Error occurred at line") {
 			continue
 		}
 		keep = append(keep, l)

@@ -15,7 +15,9 @@ type Stats struct {
 
 	ChainsCreated int // chains that did not exist
 	ChainsWritten int // chains created, or flushed and rewritten whole (includes ChainsCreated)
-	RulesWritten  int // rules appended to the chains written
+	ChainsEdited  int // chains changed in place: rules only inserted or only deleted
+	RulesWritten  int // rules appended to the chains written or inserted into those edited
+	RulesDeleted  int // rules deleted from the chains edited
 	ChainsDeleted int
 	HooksInserted int
 	HooksDeleted  int
@@ -39,6 +41,6 @@ type Stats struct {
 // Writes is the number of kernel objects written (chains, hooks, sets,
 // members); zero means the dataplane already matched.
 func (s Stats) Writes() int {
-	return s.ChainsWritten + s.ChainsDeleted + s.HooksInserted + s.HooksDeleted +
+	return s.ChainsWritten + s.ChainsEdited + s.ChainsDeleted + s.HooksInserted + s.HooksDeleted +
 		s.SetsCreated + s.SetsDestroyed + s.MembersAdded + s.MembersRemoved
 }

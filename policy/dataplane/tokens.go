@@ -115,21 +115,3 @@ func jumpTarget(rule string) string {
 	}
 	return ""
 }
-
-// matchSets returns the ipset names a rule matches on (--match-set NAME).
-func matchSets(rule string) []string {
-	if !strings.Contains(rule, "--match-set") {
-		return nil
-	}
-	toks, err := tokenize(rule)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for i := 0; i+1 < len(toks); i++ {
-		if !toks[i].quoted && toks[i].s == "--match-set" {
-			out = append(out, toks[i+1].s)
-		}
-	}
-	return out
-}

@@ -52,7 +52,7 @@ func validName(s string) bool {
 // is part of the state, and hooks sit in built-in chains and jump into
 // weir's chains.
 func (s State) Validate() error {
-	_, err := canonicalState(s, CanonicalRule)
+	_, _, err := canonicalState(s, analyseRule, nil)
 	return err
 }
 
@@ -61,17 +61,64 @@ func (s State) Validate() error {
 // sorted and without duplicates, empty lists nil. It validates as
 // Validate does.
 func (s State) Canonical() (State, error) {
-	return canonicalState(s, CanonicalRule)
+	c, _, err := canonicalState(s, analyseRule, nil)
+	return c, err
 }
 
-// canonicalState validates s and canonicalises it with canon.
-func canonicalState(s State, canon func(Family, string) (string, error)) (State, error) {
+// ruleRef is what a rule refers to, checked once the whole state is
+// known: the key of the WEIR- chain it jumps to and the weir- sets it
+// matches.
+type ruleRef struct {
+	chain  string // ChainKey of the rule's chain, or "" for hook number index+1
+	index  int
+	fam    Family
+	target string // ChainKey of a WEIR- jump target, or ""
+	sets   []string
+}
+
+func (r ruleRef) where() string {
+	if r.chain == "" {
+		return fmt.Sprintf("hook %d", r.index+1)
+	}
+	return fmt.Sprintf("chain %s rule %d", r.chain, r.index+1)
+}
+
+func refOf(chain string, index int, f Family, t Table, info ruleInfo) (ruleRef, bool) {
+	r := ruleRef{chain: chain, index: index, fam: f}
+	if strings.HasPrefix(info.jump, ChainPrefix) {
+		r.target = ChainKey(t, f, info.jump)
+	}
+	for _, s := range info.sets {
+		if strings.HasPrefix(s, SetPrefix) {
+			r.sets = append(r.sets, s)
+		}
+	}
+	return r, r.target != "" || len(r.sets) > 0
+}
+
+// ruleFunc canonicalises one rule.
+type ruleFunc func(Family, string) (ruleInfo, error)
+
+// canonicalState validates s and canonicalises it with canon. With a
+// memo, chains and sets equal to the last call's are not looked at again,
+// and the digests of the chains are returned too.
+func canonicalState(s State, canon ruleFunc, memo *canonMemo) (State, map[string]string, error) {
+	out, err := canonicalize(s, canon, memo)
+	if err != nil {
+		memo.abort()
+		return State{}, nil, err
+	}
+	return out, memo.done(), nil
+}
+
+func canonicalize(s State, canon ruleFunc, memo *canonMemo) (State, error) {
 	out := State{Sets: make(map[string]IPSet, len(s.Sets)), Chains: make(map[string]Chain, len(s.Chains))}
+	var refs []ruleRef
 	for key, set := range s.Sets {
 		if key != set.Name {
 			return State{}, fmt.Errorf("ipset %q is stored under key %q", set.Name, key)
 		}
-		c, err := canonicalSet(set)
+		c, err := memo.set(set)
 		if err != nil {
 			return State{}, err
 		}
@@ -84,18 +131,12 @@ func canonicalState(s State, canon func(Family, string) (string, error)) (State,
 		if key != ChainKey(ch.Table, ch.Family, ch.Name) {
 			return State{}, fmt.Errorf("chain %s is stored under key %q, want %q", ch.Name, key, ChainKey(ch.Table, ch.Family, ch.Name))
 		}
-		c := Chain{Table: ch.Table, Family: ch.Family, Name: ch.Name}
-		if len(ch.Rules) > 0 {
-			c.Rules = make([]string, len(ch.Rules))
+		m, err := memo.chain(key, ch, canon)
+		if err != nil {
+			return State{}, err
 		}
-		for i, r := range ch.Rules {
-			cr, err := canon(ch.Family, r)
-			if err != nil {
-				return State{}, fmt.Errorf("chain %s rule %d %q: %w", key, i+1, r, err)
-			}
-			c.Rules[i] = cr
-		}
-		out.Chains[key] = c
+		out.Chains[key] = m.out
+		refs = append(refs, m.refs...)
 	}
 	seen := map[string]bool{}
 	for i, h := range s.Hooks {
@@ -105,57 +146,43 @@ func canonicalState(s State, canon func(Family, string) (string, error)) (State,
 		if !isBuiltin(h.Table, h.Chain) {
 			return State{}, fmt.Errorf("hook %d: %q is not a built-in chain of table %s", i+1, h.Chain, h.Table)
 		}
-		cr, err := canon(h.Family, h.Rule)
+		info, err := canon(h.Family, h.Rule)
 		if err != nil {
 			return State{}, fmt.Errorf("hook %d %q: %w", i+1, h.Rule, err)
 		}
-		if t := jumpTarget(cr); !strings.HasPrefix(t, ChainPrefix) {
+		if !strings.HasPrefix(info.jump, ChainPrefix) {
 			return State{}, fmt.Errorf("hook %d %q does not jump to a %s chain", i+1, h.Rule, ChainPrefix)
 		}
-		h.Rule = cr
-		k := string(h.Family) + "/" + string(h.Table) + "/" + h.Chain + " " + cr
+		ref, _ := refOf("", i, h.Family, h.Table, info)
+		refs = append(refs, ref)
+		h.Rule = info.text
+		k := string(h.Family) + "/" + string(h.Table) + "/" + h.Chain + " " + h.Rule
 		if seen[k] {
 			return State{}, fmt.Errorf("hook %d %q is given twice", i+1, h.Rule)
 		}
 		seen[k] = true
 		out.Hooks = append(out.Hooks, h)
 	}
-	return out, out.checkReferences()
+	return out, out.checkReferences(refs)
 }
 
 // checkReferences makes sure every WEIR- chain and weir- set a rule refers
 // to is in the state (iptables-restore would reject the batch otherwise).
-func (s State) checkReferences() error {
-	check := func(where string, f Family, t Table, rule string) error {
-		if target := jumpTarget(rule); strings.HasPrefix(target, ChainPrefix) {
-			if _, ok := s.Chains[ChainKey(t, f, target)]; !ok {
-				return fmt.Errorf("%s jumps to %s, which is not in the state", where, ChainKey(t, f, target))
+func (s State) checkReferences(refs []ruleRef) error {
+	for _, r := range refs {
+		if r.target != "" {
+			if _, ok := s.Chains[r.target]; !ok {
+				return fmt.Errorf("%s jumps to %s, which is not in the state", r.where(), r.target)
 			}
 		}
-		for _, name := range matchSets(rule) {
-			if !strings.HasPrefix(name, SetPrefix) {
-				continue
-			}
+		for _, name := range r.sets {
 			set, ok := s.Sets[name]
 			if !ok {
-				return fmt.Errorf("%s matches ipset %s, which is not in the state", where, name)
+				return fmt.Errorf("%s matches ipset %s, which is not in the state", r.where(), name)
 			}
-			if set.Family != f {
-				return fmt.Errorf("%s is %s but matches %s ipset %s", where, f, set.Family, name)
+			if set.Family != r.fam {
+				return fmt.Errorf("%s is %s but matches %s ipset %s", r.where(), r.fam, set.Family, name)
 			}
-		}
-		return nil
-	}
-	for key, ch := range s.Chains {
-		for i, r := range ch.Rules {
-			if err := check(fmt.Sprintf("chain %s rule %d", key, i+1), ch.Family, ch.Table, r); err != nil {
-				return err
-			}
-		}
-	}
-	for i, h := range s.Hooks {
-		if err := check(fmt.Sprintf("hook %d", i+1), h.Family, h.Table, h.Rule); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -48,9 +48,10 @@ type Writer struct {
 
 	runner  Runner
 	backend Backend
-	memo    map[string]string // family+rule -> canonical rule, for the rules of the last call
-	next    map[string]string // the memo being built by this call
-	aliases map[string]string // family+canonical rule -> how iptables-save printed it
+	memo    *canonMemo           // canonical chains and sets of the last call
+	recent  recentCache          // the cache file last read or written
+	rules   map[ruleKey]ruleInfo // canonical rules seen lately
+	aliases map[string]string    // family+canonical rule -> how iptables-save printed it
 }
 
 // New returns a Writer. Nothing is run until the first call.
@@ -65,7 +66,7 @@ func New(cfg Config) *Writer {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Writer{cfg: cfg, log: log, sem: make(chan struct{}, 1), aliases: map[string]string{}}
+	return &Writer{cfg: cfg, log: log, sem: make(chan struct{}, 1), aliases: map[string]string{}, memo: newCanonMemo()}
 }
 
 // Backend returns the backend the Writer uses, detecting it if needed.
@@ -108,10 +109,12 @@ func (w *Writer) Read(ctx context.Context) (State, error) {
 // difference from what it last applied in this namespace (the cache file),
 // or from a read-back when there is no trustworthy cache: one ipset
 // restore that creates sets and adds members, one iptables-restore
-// --noflush per family that rewrites changed chains whole, inserts missing
-// hooks and removes chains no longer wanted, and one ipset restore that
-// deletes members and destroys sets. When only set members change, no
-// iptables tool runs. If the write fails because the kernel drifted from
+// --noflush per family that creates new chains, rewrites changed chains
+// whole (or, for chains of editMin rules or more, inserts or deletes just
+// the rules that differ), inserts missing hooks at the top of their
+// built-in chain and removes chains no longer wanted (their jumps first),
+// and one ipset restore that deletes members and destroys sets. When only
+// set members change, one ipset restore is all that runs. If the write fails because the kernel drifted from
 // the cache, Apply reads back and tries once more. An empty desired State
 // removes all of weir's objects and nothing else.
 func (w *Writer) Apply(ctx context.Context, desired State) (Stats, error) {
@@ -201,10 +204,13 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 	meta := cacheFile{Backend: w.backend, Cookie: id.cookie}
 	var cur current
 	if path != "" {
-		if c := loadCache(path); c != nil {
+		if c := w.recent.load(path); c != nil {
 			meta.Generation = c.Generation
 			for k, v := range c.Aliases {
-				w.aliases[k] = v
+				if w.aliases[k] != v {
+					w.aliases[k] = v
+					w.memo.reset() // canonical texts change
+				}
 			}
 			if !repair {
 				cur, st.FromCache = c.current(id, w.backend)
@@ -212,7 +218,7 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 		}
 	}
 
-	want, err := w.canonical(desired)
+	want, digests, err := w.canonical(desired)
 	if err != nil {
 		return st, fmt.Errorf("checking desired state: %w", err)
 	}
@@ -221,7 +227,7 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 			return st, err
 		}
 	}
-	p := diff(cur, want)
+	p := diff(cur, want, digests)
 	err = w.execute(ctx, p, &st)
 	if err != nil && st.FromCache {
 		w.log.Warn("dataplane differs from the cache; reading it back", "error", err)
@@ -229,14 +235,14 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 		if cur, err2 := w.readCurrent(ctx, &st); err2 != nil {
 			err = errors.Join(err, err2)
 		} else {
-			p = diff(cur, want)
+			p = diff(cur, want, digests)
 			err = w.execute(ctx, p, &st)
 		}
 	}
 	if err != nil {
 		if path != "" {
 			meta.Generation++
-			_ = storeCache(path, meta, current{}, false)
+			_ = w.recent.store(path, meta, current{}, false)
 		}
 		return st, err
 	}
@@ -246,7 +252,8 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 			return st, err
 		}
 		if learned {
-			if want, err = w.canonical(desired); err != nil {
+			w.memo.reset()
+			if want, digests, err = w.canonical(desired); err != nil {
 				return st, err
 			}
 		}
@@ -257,7 +264,7 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 	st.Generation = meta.Generation
 	if path != "" && (!p.empty() || !st.FromCache) {
 		meta.Aliases = w.aliases
-		if err := storeCache(path, meta, summarise(want, nil), true); err != nil {
+		if err := w.recent.store(path, meta, current{Sets: want.Sets, Chains: digests, Rules: bigRules(want), Hooks: want.Hooks}, true); err != nil {
 			return st, err
 		}
 	}
@@ -273,45 +280,4 @@ func (w *Writer) readCurrent(ctx context.Context, st *Stats) (current, error) {
 		return current{}, err
 	}
 	return summarise(obs.State, obs.misplaced), nil
-}
-
-// canonical validates desired and renders it canonically, reusing the
-// last call's work for rules seen before (the compiler emits the same
-// rules again and again) and the kernel's own text for learned rules.
-func (w *Writer) canonical(desired State) (State, error) {
-	w.next = make(map[string]string, len(w.memo))
-	s, err := canonicalState(desired, w.finalRule)
-	if err != nil {
-		return State{}, err
-	}
-	w.memo, w.next = w.next, nil
-	return s, nil
-}
-
-// canonRule is CanonicalRule through the memo.
-func (w *Writer) canonRule(f Family, rule string) (string, error) {
-	key := string(f) + " " + rule
-	if c, ok := w.memo[key]; ok {
-		if w.next != nil {
-			w.next[key] = c
-		}
-		return c, nil
-	}
-	c, err := CanonicalRule(f, rule)
-	if err == nil && w.next != nil {
-		w.next[key] = c
-	}
-	return c, err
-}
-
-// finalRule is the text weir writes and expects to read back.
-func (w *Writer) finalRule(f Family, rule string) (string, error) {
-	c, err := w.canonRule(f, rule)
-	if err != nil {
-		return "", err
-	}
-	if a, ok := w.aliases[string(f)+" "+c]; ok {
-		return a, nil
-	}
-	return c, nil
 }

@@ -1,11 +1,14 @@
 package dataplane
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/weirnet/weir/internal/sandbox"
 )
@@ -64,7 +67,8 @@ func TestKernelApplyReadRepair(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.ChainsWritten != 2 || st.ChainsCreated != 0 || st.Relearned != 0 {
+		// Both chains were emptied: their rules are appended, no flush.
+		if st.ChainsEdited != 2 || st.RulesWritten != 9 || st.ChainsWritten != 0 || st.Relearned != 0 {
 			t.Fatalf("stats %+v", st)
 		}
 		got, err := w.Read(bg())
@@ -286,7 +290,7 @@ func TestKernelApplyInNetNS(t *testing.T) {
 	}
 	// Drift inside the namespace is repaired inside it.
 	sh(t, n.Path(), "iptables -w -F WEIR-FORWARD")
-	if st, err = w.RepairInNetNS(bg(), n.Path(), want); err != nil || st.ChainsWritten != 1 {
+	if st, err = w.RepairInNetNS(bg(), n.Path(), want); err != nil || st.ChainsEdited != 1 {
 		t.Fatalf("repair: %+v %v", st, err)
 	}
 	if _, err := w.ApplyInNetNS(bg(), n.Path(), State{}); err != nil {
@@ -304,4 +308,113 @@ func TestKernelApplyInNetNS(t *testing.T) {
 	if entries, _ := os.ReadDir(w.cfg.CacheDir); len(entries) != 0 {
 		t.Fatalf("ForgetNetNS left %v", entries)
 	}
+}
+
+func TestKernelBackendDetectionAndLegacy(t *testing.T) {
+	sandbox.Require(t)
+	fresh := sandbox.NewNS(t)
+	var b Backend
+	if err := fresh.Do(func(ns.NetNS) error {
+		var err error
+		b, err = DetectBackend(bg())
+		return err
+	}); err != nil || b != NFT {
+		t.Fatalf("fresh namespace: backend %q, %v; want nft (the default here)", b, err)
+	}
+
+	// A namespace whose rules live in the legacy tables gets legacy.
+	n := sandbox.NewNS(t)
+	sh(t, n.Path(), `iptables-legacy -w -N HOST-FW && iptables-legacy -w -A FORWARD -j HOST-FW`)
+	w := kernelWriter(t, Config{})
+	want := realisticState("web")
+	if _, err := w.ApplyInNetNS(bg(), n.Path(), want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.Backend(bg()); err != nil || got != Legacy {
+		t.Fatalf("backend %q, %v; want legacy", got, err)
+	}
+	legacy := sh(t, n.Path(), "iptables-legacy-save; ip6tables-legacy-save")
+	nft := sh(t, n.Path(), "iptables-nft-save; ip6tables-nft-save")
+	if !strings.Contains(legacy, "-A WEIR-FORWARD") || strings.Contains(nft, "WEIR") {
+		t.Fatalf("rules not (only) in legacy tables:\nlegacy:\n%s\nnft:\n%s", legacy, nft)
+	}
+	got, err := w.ReadInNetNS(bg(), n.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkKernelState(t, got, want)
+	st, err := w.RepairInNetNS(bg(), n.Path(), want)
+	if err != nil || st.Writes() != 0 || st.Relearned != 0 {
+		t.Fatalf("repair on legacy: %+v %v", st, err)
+	}
+	if _, err := w.ApplyInNetNS(bg(), n.Path(), State{}); err != nil {
+		t.Fatal(err)
+	}
+	if left := weirLeft(t, n.Path()); left != "" {
+		t.Fatalf("left behind:\n%s", left)
+	}
+	if out := sh(t, n.Path(), "iptables-legacy -w -S FORWARD"); !strings.Contains(out, "-A FORWARD -j HOST-FW") {
+		t.Fatalf("host rule gone:\n%s", out)
+	}
+}
+
+func TestKernelSetTypeChangeWhileReferenced(t *testing.T) {
+	sandbox.Require(t)
+	w := kernelWriter(t, Config{})
+	withHook := func(s State) State {
+		s.Hooks = append(s.Hooks, Hook{Table: Mangle, Family: IPv4, Chain: "PREROUTING",
+			Rule: `-m set --match-set weir-nets-db src -m comment --comment "weir: from db" -j WEIR-MARK`})
+		return s
+	}
+	s := withHook(realisticState("web"))
+	if _, err := w.Apply(bg(), s); err != nil {
+		t.Fatal(err)
+	}
+	s = withHook(realisticState("web"))
+	s.Sets["weir-nets-db"] = IPSet{Name: "weir-nets-db", Type: "hash:ip", Family: IPv4, Members: []string{"10.22.0.9"}}
+	st, err := w.Apply(bg(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SetsCreated != 1 || st.SetsDestroyed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	got, err := w.Read(bg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkKernelState(t, got, s)
+	if out := sh(t, "", "ipset list -n"); strings.Contains(out, tmpSetName("weir-nets-db")) {
+		t.Fatalf("temporary set left:\n%s", out)
+	}
+}
+
+func TestKernelRejectedBatchNamesTheLine(t *testing.T) {
+	sandbox.Require(t)
+	w := kernelWriter(t, Config{})
+	s := NewState()
+	// Valid to weir, refused by the kernel: a set that does not exist (and
+	// is not weir's, so weir does not check it).
+	s.Chains[ChainKey(Filter, IPv4, "WEIR-BAD")] = Chain{Table: Filter, Family: IPv4, Name: "WEIR-BAD",
+		Rules: []string{"-j ACCEPT", `-m set --match-set nosuchset src -j ACCEPT`}}
+	_, err := w.Apply(bg(), s)
+	if err == nil {
+		t.Fatal("the kernel accepted a rule matching a missing set")
+	}
+	var te *ToolError
+	if !errors.As(err, &te) || te.Line != 4 || !strings.HasPrefix(te.Text, "-A WEIR-BAD -m set --match-set nosuchset") {
+		t.Fatalf("error %v (line %+v)", err, te)
+	}
+	t.Log(err)
+	// The cache is not trusted afterwards; a good state applies cleanly.
+	good := realisticState("web")
+	st, err := w.Apply(bg(), good)
+	if err != nil || st.FromCache {
+		t.Fatalf("apply after failure: %+v %v", st, err)
+	}
+	got, err := w.Read(bg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkKernelState(t, got, good)
 }

@@ -3,10 +3,14 @@ package dataplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const hookRule = `-m comment --comment "weir: dispatch" -j WEIR-FORWARD`
@@ -132,6 +136,63 @@ func TestApplyRemovedChain(t *testing.T) {
 			"COMMIT\n")
 	if st.ChainsWritten != 1 || st.ChainsDeleted != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// endpoints returns the names of n endpoints.
+func endpoints(n int) []string {
+	var out []string
+	for i := 0; i < n; i++ {
+		out = append(out, fmt.Sprintf("e%02d", i))
+	}
+	return out
+}
+
+func TestApplyEditsBigChainsInPlace(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	eps := endpoints(20) // the dispatch chain has 21 rules: the cache keeps them
+	mustApply(t, w, demoState(nil, eps...))
+	f.take()
+	jump := func(ep string) string {
+		return `-m physdev --physdev-in veth-` + ep + ` --physdev-is-bridged -m comment --comment "weir: container ` + ep + `" -g WEIR-EP-` + ep
+	}
+	epChain := func(ep string) string {
+		return ":WEIR-EP-" + ep + " - [0:0]\n" +
+			`-A WEIR-EP-` + ep + ` -m set --match-set weir-peers src -m comment --comment "weir: container ` + ep + `" -j ACCEPT` + "\n" +
+			`-A WEIR-EP-` + ep + ` -m comment --comment "weir: container ` + ep + `" -j DROP` + "\n"
+	}
+
+	// A container joins at the end: its chain is created and its jump appended.
+	st := mustApply(t, w, demoState(nil, append(eps, "new")...))
+	checkCalls(t, f.take(),
+		"restore ipv4\n*filter\n"+epChain("new")+"-A WEIR-FORWARD "+jump("new")+"\nCOMMIT\n")
+	if st.ChainsCreated != 1 || st.ChainsWritten != 1 || st.ChainsEdited != 1 || st.RulesWritten != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// One joins in the middle: its jump is inserted at its place.
+	mid := append(append(append([]string{}, eps[:5]...), "mid"), append(eps[5:], "new")...)
+	mustApply(t, w, demoState(nil, mid...))
+	checkCalls(t, f.take(),
+		"restore ipv4\n*filter\n"+epChain("mid")+"-I WEIR-FORWARD 7 "+jump("mid")+"\nCOMMIT\n")
+
+	// One leaves: its jump is deleted, its chain flushed and deleted.
+	left := append(append([]string{}, mid[:2]...), mid[3:]...)
+	st = mustApply(t, w, demoState(nil, left...))
+	checkCalls(t, f.take(),
+		"restore ipv4\n*filter\n-D WEIR-FORWARD "+jump(mid[2])+"\n-F WEIR-EP-"+mid[2]+"\n-X WEIR-EP-"+mid[2]+"\nCOMMIT\n")
+	if st.ChainsEdited != 1 || st.RulesDeleted != 1 || st.ChainsDeleted != 1 || st.ChainsWritten != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// A reorder is neither: the chain is rewritten whole.
+	swapped := append([]string{}, left...)
+	swapped[0], swapped[1] = swapped[1], swapped[0]
+	st = mustApply(t, w, demoState(nil, swapped...))
+	calls := f.take()
+	if len(calls) != 1 || !strings.HasPrefix(calls[0], "restore ipv4\n*filter\n:WEIR-FORWARD - [0:0]\n") || st.ChainsWritten != 1 {
+		t.Fatalf("calls %q, stats %+v", calls, st)
 	}
 }
 
@@ -317,28 +378,61 @@ func TestHooksInsertedAtTheirPlace(t *testing.T) {
 			"COMMIT\n")
 }
 
-func TestSetTypeChangeRenamesAside(t *testing.T) {
+func TestSetTypeChangeGoesThroughATemporarySet(t *testing.T) {
 	f := newFake()
 	w := fakeWriter(t, f)
 	mustApply(t, w, demoState([]string{"10.0.0.1"}, "a"))
 	f.take()
 	s := demoState(nil, "a")
 	s.Sets["weir-peers"] = IPSet{Name: "weir-peers", Type: "hash:net", Family: IPv4, Members: []string{"10.0.0.0/24"}}
-	mustApply(t, w, s)
+	st := mustApply(t, w, s)
 	tmp := tmpSetName("weir-peers")
+	ep := func(set string) string {
+		return "*filter\n" +
+			":WEIR-EP-a - [0:0]\n" +
+			`-A WEIR-EP-a -m set --match-set ` + set + ` src -m comment --comment "weir: container a" -j ACCEPT` + "\n" +
+			`-A WEIR-EP-a -m comment --comment "weir: container a" -j DROP` + "\n" +
+			"COMMIT\n"
+	}
 	checkCalls(t, f.take(),
 		"ipset restore\n"+
-			"rename weir-peers "+tmp+"\n"+
+			"create "+tmp+" hash:net family inet -exist\n"+
+			"add "+tmp+" 10.0.0.0/24 -exist\n",
+		"restore ipv4\n"+ep(tmp),
+		"ipset restore\n"+
+			"destroy weir-peers\n"+
 			"create weir-peers hash:net family inet -exist\n"+
 			"add weir-peers 10.0.0.0/24 -exist\n",
-		"restore ipv4\n"+
-			"*filter\n"+
-			":WEIR-EP-a - [0:0]\n"+
-			`-A WEIR-EP-a -m set --match-set weir-peers src -m comment --comment "weir: container a" -j ACCEPT`+"\n"+
-			`-A WEIR-EP-a -m comment --comment "weir: container a" -j DROP`+"\n"+
-			"COMMIT\n",
+		"restore ipv4\n"+ep("weir-peers"),
 		"ipset restore\n"+
 			"destroy "+tmp+"\n")
+	if st.SetsCreated != 1 || st.SetsDestroyed != 1 || st.ChainsWritten != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSetTypeChangeWithAHookMatchingIt(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	s := demoState([]string{"10.0.0.1"}, "a")
+	s.Hooks[0].Rule = `-m set --match-set weir-peers src -j WEIR-FORWARD`
+	mustApply(t, w, s)
+	f.take()
+	s.Sets["weir-peers"] = IPSet{Name: "weir-peers", Type: "hash:net", Family: IPv4, Members: []string{"10.0.0.0/24"}}
+	mustApply(t, w, s)
+	tmp := tmpSetName("weir-peers")
+	calls := f.take()
+	if len(calls) != 5 {
+		t.Fatalf("calls %q", calls)
+	}
+	if !strings.Contains(calls[1], "-D FORWARD -m set --match-set weir-peers src -j WEIR-FORWARD\n") ||
+		!strings.Contains(calls[1], "-I FORWARD 1 -m set --match-set "+tmp+" src -j WEIR-FORWARD\n") {
+		t.Fatalf("first rules batch:\n%s", calls[1])
+	}
+	if !strings.Contains(calls[3], "-D FORWARD -m set --match-set "+tmp+" src -j WEIR-FORWARD\n") ||
+		!strings.Contains(calls[3], "-I FORWARD 1 -m set --match-set weir-peers src -j WEIR-FORWARD\n") {
+		t.Fatalf("second rules batch:\n%s", calls[3])
+	}
 }
 
 func TestStaleCacheFallsBackToReadBack(t *testing.T) {
@@ -371,7 +465,7 @@ func TestFailedWriteInvalidatesCache(t *testing.T) {
 	if err == nil {
 		t.Fatal("Apply succeeded with a failing restore")
 	}
-	const wantErr = `applying dataplane: writing ipv4 rules: iptables-restore failed at line 2 "-D FORWARD x": exit status 1`
+	const wantErr = `applying dataplane: iptables-restore failed at line 2 "-D FORWARD x": exit status 1`
 	if !strings.Contains(err.Error(), wantErr) {
 		t.Fatalf("error %q, want it to contain %q", err, wantErr)
 	}
@@ -456,8 +550,41 @@ func TestRunReportsFailingLine(t *testing.T) {
 	if te.Line != 3 || te.Text != "-A WEIR-Q -j BAD" {
 		t.Fatalf("line %d %q", te.Line, te.Text)
 	}
-	want := `/bin/sh failed at line 3 "-A WEIR-Q -j BAD": iptables-restore v1.8.9 (nf_tables): Chain 'BAD' does not exist; Error occurred at line: 3: exit status 2`
+	want := `/bin/sh failed at line 3 "-A WEIR-Q -j BAD": iptables-restore v1.8.9 (nf_tables): Chain 'BAD' does not exist: exit status 2`
 	if err.Error() != want {
 		t.Fatalf("error\n%s\nwant\n%s", err, want)
+	}
+}
+
+func TestHostLockSerialisesAndHonoursContext(t *testing.T) {
+	f := newFake()
+	w := fakeWriter(t, f)
+	holder, err := lockHost(context.Background(), w.cfg.LockPath, unix.LOCK_EX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = w.Apply(ctx, demoState(nil, "a"))
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for lock") {
+		t.Fatalf("Apply while the lock is held: %v", err)
+	}
+	if len(f.take()) != 0 {
+		t.Fatal("a tool ran without the lock")
+	}
+	// A waiter gets the lock as soon as the holder lets go.
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Apply(context.Background(), demoState(nil, "a"))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	released := time.Now()
+	holder.unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(released); d > time.Second {
+		t.Fatalf("waiter took %v after release", d)
 	}
 }
