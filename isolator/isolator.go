@@ -52,7 +52,7 @@ func (iso *Isolator) Prepare(id string, cfg *ContainerConfig) (*PrepareInfo, err
 		return nil, err
 	}
 	nets := cfg.networks()
-	if _, err := iso.requests(id, "", nets); err != nil {
+	if _, err := iso.requests(id, "", nets, nil); err != nil {
 		return nil, err
 	}
 	if len(nets) == 0 {
@@ -91,8 +91,10 @@ func (iso *Isolator) config(id string) (*ContainerConfig, error) {
 }
 
 // requests resolves the asked networks against the definitions: eth0,
-// eth1, ... in the order asked, labels and port mappings as args.
-func (iso *Isolator) requests(id, nsPath string, nets []NetworkInfo) ([]chain.Request, error) {
+// eth1, ... in the order asked, labels and port mappings as args, plus
+// extra capability arguments for every network (the kubelet adapter's pod
+// CIDR as ipRanges).
+func (iso *Isolator) requests(id, nsPath string, nets []NetworkInfo, extraCaps map[string]any) ([]chain.Request, error) {
 	if len(nets) == 0 {
 		return nil, nil
 	}
@@ -140,9 +142,16 @@ func (iso *Isolator) requests(id, nsPath string, nets []NetworkInfo) ([]chain.Re
 			}
 			pms = append(pms, p)
 		}
+		caps := chain.PortMappingArgs(pms)
+		for k, v := range extraCaps {
+			if caps == nil {
+				caps = map[string]any{}
+			}
+			caps[k] = v
+		}
 		reqs = append(reqs, chain.Request{List: list, Attachment: chain.Attachment{
 			ContainerID: id, NetNS: nsPath, IfName: fmt.Sprintf("eth%d", i),
-			ConfigArgs: chain.LabelArgs(n.Name, labels), CapabilityArgs: chain.PortMappingArgs(pms),
+			ConfigArgs: chain.LabelArgs(n.Name, labels), CapabilityArgs: caps,
 		}})
 	}
 	return reqs, nil
@@ -153,6 +162,10 @@ func (iso *Isolator) requests(id, nsPath string, nets []NetworkInfo) ([]chain.Re
 // namespace is pinned, every network attached in parallel, and the
 // container's files written. It fails as a whole.
 func (iso *Isolator) Isolate(ctx context.Context, id string, pid int, nsPath string) (*ContainerStatus, error) {
+	return iso.isolate(ctx, id, pid, nsPath, nil)
+}
+
+func (iso *Isolator) isolate(ctx context.Context, id string, pid int, nsPath string, extraCaps map[string]any) (*ContainerStatus, error) {
 	if err := chain.ValidateContainerID(id); err != nil {
 		return nil, err
 	}
@@ -171,7 +184,7 @@ func (iso *Isolator) Isolate(ctx context.Context, id string, pid int, nsPath str
 	if err := netns.Pin(source, pinned); err != nil {
 		return nil, fmt.Errorf("isolating %s: %w", id, err)
 	}
-	reqs, err := iso.requests(id, pinned, cfg.networks())
+	reqs, err := iso.requests(id, pinned, cfg.networks(), extraCaps)
 	if err == nil {
 		_, err = iso.Runner.AddAll(ctx, reqs)
 	}
