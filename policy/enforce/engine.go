@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/weirnet/weir/internal/flock"
-	"github.com/weirnet/weir/policy"
 	"github.com/weirnet/weir/policy/compile"
 	"github.com/weirnet/weir/policy/dataplane"
 )
@@ -148,20 +147,4 @@ func (e *Engine) Endpoints() ([]compile.Endpoint, error) {
 		return nil, err
 	}
 	return idx.list(), nil
-}
-
-// LoadPolicies loads the policy directories the endpoints use.
-func LoadPolicies(eps []compile.Endpoint) (map[string]*policy.Set, error) {
-	sets := map[string]*policy.Set{}
-	for _, ep := range eps {
-		if _, done := sets[ep.PolicyDir]; done {
-			continue
-		}
-		s, err := policy.LoadDir(ep.PolicyDir)
-		if err != nil {
-			return nil, fmt.Errorf("loading policies from %s: %w", ep.PolicyDir, err)
-		}
-		sets[ep.PolicyDir] = s
-	}
-	return sets, nil
 }

@@ -31,13 +31,14 @@ func (r Report) Writes() int {
 
 // render compiles every endpoint of idx under its current policy files and
 // applies the result: the host's state, then each in-namespace endpoint's.
-// Policy files that do not load fail the render and change nothing: an
+// Policy files that do not load are replaced by their last good version
+// (see lastgood.go); with none, the render fails and changes nothing: an
 // endpoint never runs with half a policy.
 func (e *Engine) render(ctx context.Context, idx *index, repair bool) (Report, error) {
 	start := time.Now()
 	eps := idx.list()
 	rep := Report{Endpoints: len(eps), NetNS: map[string]dataplane.Stats{}}
-	sets, err := LoadPolicies(eps)
+	sets, err := e.loadPolicies(eps)
 	if err != nil {
 		return rep, err
 	}
