@@ -16,6 +16,12 @@
 //	      the ingress verdict: ACCEPT or DROP
 //	  egress-ok (to a non-endpoint) -> ACCEPT
 //
+// Traffic between the agent host itself and its host-side endpoints (the
+// host's own addresses: INPUT and OUTPUT, not FORWARD) is not subject to
+// policy, as with Kubernetes' node-to-pod traffic and Calico's default:
+// the agent's health checks and the gateway's services stay reachable.
+// Explain's "outside address" is any other host's.
+//
 // In-namespace enforcement (macvlan: host iptables never sees the traffic)
 // lives in the container's own namespace, hooked from INPUT and OUTPUT, with
 // the same endpoint and policy chains.
