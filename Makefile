@@ -4,13 +4,13 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 REF       := $(CURDIR)/.cache/ref
 SANDBOX   := $(CURDIR)/scripts/sandbox
-PLUGINS   := bridge flannel host-local loopback macvlan policy
+PLUGINS   := bridge flannel host-local loopback macvlan policy portmap
 REF_PLUGINS_VERSION := v1.10.0
 CNITOOL_VERSION     := v1.3.0
 # What the integration tests and benchmarks are told about the binaries.
 TEST_ENV  := WEIR_BIN_DIR=$(BIN) WEIR_REF_DIR=$(REF)
 
-.PHONY: help deps build ref vet test test-unit test-sandbox bench clean
+.PHONY: help deps build ref vet test test-unit test-sandbox bench demo clean
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -18,9 +18,13 @@ help: ## show the targets
 deps: ## install missing host tools (iproute2, iptables, ipset, ping; needs root)
 	@scripts/install-deps
 
-build: ## build bin/weir and the plugin links bin/<type>
+build: ## build bin/weir, the plugin links bin/<type>, and bin/weir-demo
 	$(GO) build -o $(BIN)/weir ./cmd/weir
+	$(GO) build -o $(BIN)/weir-demo ./cmd/weir-demo
 	@for p in $(PLUGINS); do ln -sf weir $(BIN)/$$p; done
+
+demo: deps build ## the main job, in a sandbox: two networks, four containers, policy, a published port, teardown
+	@WEIR_REPO=$(CURDIR) $(SANDBOX) $(BIN)/weir-demo
 
 ref: ## go install the reference CNI plugins and cnitool into .cache/ref (for interop tests and benchmarks)
 	@if [ ! -x $(REF)/cnitool ] || [ ! -x $(REF)/firewall ]; then \

@@ -24,10 +24,6 @@ type Isolator struct {
 	Log     hclog.Logger
 }
 
-// ErrUnknownContainer is returned for a container the isolator has no
-// record of.
-var ErrUnknownContainer = errors.New("unknown container")
-
 func (iso *Isolator) log() hclog.Logger {
 	if iso.Log == nil {
 		return hclog.NewNullLogger()
@@ -46,7 +42,11 @@ func (iso *Isolator) configPath(id string) string { return filepath.Join(iso.dir
 
 // Prepare validates a container's network configuration and records it: the
 // id, every network defined and asked for once, port mappings and labels
-// well formed. Nothing on the host changes when it fails.
+// well formed. Nothing on the host changes when it fails. Problems in the
+// config are *ConfigError values; a container that is already prepared, or
+// already on networks, gets an error satisfying errors.Is(err,
+// ErrAlreadyPrepared). Two Prepares of one id, in any processes, cannot
+// both succeed.
 func (iso *Isolator) Prepare(id string, cfg *ContainerConfig) (*PrepareInfo, error) {
 	if err := chain.ValidateContainerID(id); err != nil {
 		return nil, err
@@ -58,20 +58,63 @@ func (iso *Isolator) Prepare(id string, cfg *ContainerConfig) (*PrepareInfo, err
 	if len(nets) == 0 {
 		return &PrepareInfo{Namespaces: []string{}}, nil
 	}
-	if _, err := os.Stat(iso.configPath(id)); err == nil {
-		return nil, fmt.Errorf("container %s is already prepared", id)
-	}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("encoding config of %s: %w", id, err)
 	}
+	l, err := iso.lock(context.Background(), id)
+	if err != nil {
+		return nil, err
+	}
+	defer iso.unlock(l, id)
+	if _, err := os.Stat(iso.configPath(id)); err == nil {
+		return nil, fmt.Errorf("container %s is %w", id, ErrAlreadyPrepared)
+	}
+	if attached, err := (chain.Store{Dir: iso.Runner.StateDir}).Networks(id); err != nil {
+		return nil, err
+	} else if len(attached) > 0 {
+		return nil, fmt.Errorf("container %s is already on networks %s (attached with weir net add?): %w", id, strings.Join(attached, ", "), ErrAlreadyPrepared)
+	}
 	if err := os.MkdirAll(iso.dir(id), 0o700); err != nil {
 		return nil, fmt.Errorf("creating directory of %s: %w", id, err)
 	}
-	if err := atomicfile.WriteFile(iso.configPath(id), data, 0o600); err != nil {
-		return nil, err
+	if err := createExclusive(iso.configPath(id), data, 0o600); err != nil {
+		_ = os.Remove(iso.dir(id)) // only when empty: what Prepare made
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("container %s is %w", id, ErrAlreadyPrepared)
+		}
+		return nil, fmt.Errorf("recording config of %s: %w", id, err)
 	}
 	return &PrepareInfo{Namespaces: []string{"network", "mount", "uts"}}, nil
+}
+
+// createExclusive writes data to path atomically, failing with an error
+// satisfying errors.Is(err, fs.ErrExist) when path exists: the data goes to
+// a synced temporary file, which is then hard-linked to path.
+func createExclusive(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(perm)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(dir)
 }
 
 // config reads a prepared container's configuration.
@@ -105,16 +148,17 @@ func (iso *Isolator) requests(id, nsPath string, nets []NetworkInfo, extraCaps m
 	seen := map[string]bool{}
 	var reqs []chain.Request
 	for i, n := range nets {
+		field := fmt.Sprintf("container_info.network_infos[%d]", i)
 		if n.Name == "" {
-			return nil, fmt.Errorf("network_infos[%d]: the network has no name", i)
+			return nil, &ConfigError{Field: field, Err: errors.New("the network has no name")}
 		}
 		if seen[n.Name] {
-			return nil, fmt.Errorf("network_infos[%d]: network %q is asked for twice", i, n.Name)
+			return nil, &ConfigError{Field: field, Err: fmt.Errorf("network %q is asked for twice", n.Name)}
 		}
 		seen[n.Name] = true
 		def, err := set.Get(n.Name)
 		if err != nil {
-			return nil, fmt.Errorf("network_infos[%d]: %w", i, err)
+			return nil, &ConfigError{Field: field, Err: err}
 		}
 		list, err := def.ConfList()
 		if err != nil {
@@ -124,7 +168,7 @@ func (iso *Isolator) requests(id, nsPath string, nets []NetworkInfo, extraCaps m
 		if n.Labels != nil {
 			for j, l := range n.Labels.Labels {
 				if l.Key == "" {
-					return nil, fmt.Errorf("network_infos[%d].labels.labels[%d]: empty key", i, j)
+					return nil, &ConfigError{Field: fmt.Sprintf("%s.labels.labels[%d].key", field, j), Err: errors.New("empty label key")}
 				}
 				labels[l.Key] = l.Value
 			}
@@ -138,7 +182,7 @@ func (iso *Isolator) requests(id, nsPath string, nets []NetworkInfo, extraCaps m
 			spec := fmt.Sprintf("%d:%d/%s", pm.HostPort, pm.ContainerPort, proto)
 			p, err := chain.ParsePortMapping(spec)
 			if err != nil {
-				return nil, fmt.Errorf("network_infos[%d].port_mappings[%d]: %w", i, j, err)
+				return nil, &ConfigError{Field: fmt.Sprintf("%s.port_mappings[%d]", field, j), Err: err}
 			}
 			pms = append(pms, p)
 		}
@@ -169,6 +213,11 @@ func (iso *Isolator) isolate(ctx context.Context, id string, pid int, nsPath str
 	if err := chain.ValidateContainerID(id); err != nil {
 		return nil, err
 	}
+	l, err := iso.lock(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer iso.unlock(l, id)
 	cfg, err := iso.config(id)
 	if err != nil {
 		return nil, err
@@ -207,6 +256,16 @@ func (iso *Isolator) Cleanup(ctx context.Context, id string) error {
 	if err := chain.ValidateContainerID(id); err != nil {
 		return err
 	}
+	l, err := iso.lock(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer iso.unlock(l, id)
+	return iso.cleanup(ctx, id)
+}
+
+// cleanup is Cleanup with the container's lock held.
+func (iso *Isolator) cleanup(ctx context.Context, id string) error {
 	ns := iso.NSPath(id)
 	// The records name the pinned path; when the namespace is gone (a
 	// reboot, an unmount) plugins find no namespace there and tear down

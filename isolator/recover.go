@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/containernetworking/cni/libcni"
@@ -15,14 +17,20 @@ import (
 type RecoverReport struct {
 	Kept    []*ContainerStatus `json:"kept"`    // containers whose completed attaches were kept
 	Undone  []string           `json:"undone"`  // "id/network" attaches that were half done and undone
-	Cleaned []string           `json:"cleaned"` // containers cleaned up: orphans, or unknown to the containerizer
+	Cleaned []string           `json:"cleaned"` // containers cleaned up: orphans, unknown to the containerizer, or half isolated
+	// Busy lists containers another process was working on (an attach or
+	// cleanup in progress); Recover left them alone.
+	Busy []string `json:"busy,omitempty"`
 }
 
 // Recover brings the host back in line with the records after a crash at
 // any point: a container in orphans, or missing from known (when known is
 // not nil), is cleaned up; of the others, every attach that completed is
-// kept and every half-done one undone. It returns every failure, after
-// trying everything.
+// kept and every half-done one undone. A container whose Isolate was cut
+// short (its namespace pinned or networks recorded, but not every network
+// it asked for attached and its files written) is cleaned up as a whole,
+// since Isolate fails as a whole. Containers another process holds the lock
+// of are skipped. It returns every failure, after trying everything.
 func (iso *Isolator) Recover(ctx context.Context, known, orphans []string) (*RecoverReport, error) {
 	ids, err := chain.Store{Dir: iso.Runner.StateDir}.Containers()
 	if err != nil {
@@ -44,32 +52,106 @@ func (iso *Isolator) Recover(ctx context.Context, known, orphans []string) (*Rec
 			iso.log().Warn("ignoring a directory that is not a container id", "name", id)
 			continue
 		}
-		if drop[id] || (known != nil && !keep[id]) {
-			if err := iso.Cleanup(ctx, id); err != nil {
-				errs = append(errs, err)
-				continue
+		l, err := iso.tryLock(ctx, id)
+		busy := errors.Is(err, errBusy)
+		if err == nil {
+			if busy, err = iso.chainBusy(ctx, id); busy || err != nil {
+				iso.unlock(l, id)
 			}
-			rep.Cleaned = append(rep.Cleaned, id)
-			continue
 		}
-		undone, err := iso.undoPartial(ctx, id)
-		rep.Undone = append(rep.Undone, undone...)
-		if err != nil {
-			errs = append(errs, err)
+		if busy {
+			iso.log().Info("skipping a container whose operation is in progress", "container_id", id)
+			rep.Busy = append(rep.Busy, id)
 			continue
-		}
-		st, err := iso.Status(id)
-		if errors.Is(err, ErrUnknownContainer) {
-			continue // a directory with nothing in it: Cleanup removed it meanwhile
 		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		rep.Kept = append(rep.Kept, st)
+		err = iso.recoverOne(ctx, id, drop[id] || (known != nil && !keep[id]), rep)
+		iso.unlock(l, id)
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	iso.log().Info("recovered", "kept", len(rep.Kept), "undone", len(rep.Undone), "cleaned", len(rep.Cleaned), "errors", len(errs))
+	iso.log().Info("recovered", "kept", len(rep.Kept), "undone", len(rep.Undone), "cleaned", len(rep.Cleaned), "busy", len(rep.Busy), "errors", len(errs))
 	return rep, errors.Join(errs...)
+}
+
+// recoverOne recovers one container, with its lock held.
+func (iso *Isolator) recoverOne(ctx context.Context, id string, drop bool, rep *RecoverReport) error {
+	if drop {
+		if err := iso.cleanup(ctx, id); err != nil {
+			return err
+		}
+		rep.Cleaned = append(rep.Cleaned, id)
+		return nil
+	}
+	undone, err := iso.undoPartial(ctx, id)
+	rep.Undone = append(rep.Undone, undone...)
+	if err != nil {
+		return err
+	}
+	half, err := iso.halfIsolated(id)
+	if err != nil {
+		return err
+	}
+	st, err := iso.Status(id)
+	if half || errors.Is(err, ErrUnknownContainer) {
+		// A cut-short Isolate, or a directory with nothing in it (a
+		// Prepare or Cleanup that died midway): nothing worth keeping.
+		if err := iso.cleanup(ctx, id); err != nil {
+			return err
+		}
+		if half {
+			rep.Cleaned = append(rep.Cleaned, id)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rep.Kept = append(rep.Kept, st)
+	return nil
+}
+
+// halfIsolated reports whether a prepared container's Isolate started (its
+// namespace is pinned or it has records) but did not finish: a network it
+// asked for has no completed attach, or its files were never written.
+// Containers attached with `weir net add` (records, no config) never are.
+func (iso *Isolator) halfIsolated(id string) (bool, error) {
+	cfg, err := iso.config(id)
+	if errors.Is(err, ErrUnknownContainer) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	store := chain.Store{Dir: iso.Runner.StateDir}
+	recorded, err := store.Networks(id)
+	if err != nil {
+		return false, err
+	}
+	_, nsErr := os.Stat(iso.NSPath(id))
+	if nsErr != nil && len(recorded) == 0 {
+		return false, nil // prepared, Isolate not started
+	}
+	for _, n := range cfg.networks() {
+		rec, err := store.Load(id, n.Name)
+		if errors.Is(err, chain.ErrNoRecord) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if rec.State != chain.StateAdded {
+			return true, nil
+		}
+	}
+	if _, err := os.Stat(filepath.Join(iso.dir(id), "hosts")); err != nil {
+		return true, nil // Isolate died while writing the files
+	}
+	return false, nil
 }
 
 // undoPartial deletes the container's attaches whose record says the ADD

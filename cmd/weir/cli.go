@@ -33,13 +33,32 @@ Networks:
                                          run CMD in a throwaway network namespace on those networks
                                          (all networks of --conf-dir when no --net), then tear it down
 
+Containers (the isolator; works with or without the daemon):
+  weir attach ID --pid N|--netns PATH --net NAME... [--label k=v]... [--publish HOST:CONTAINER[/tcp|udp]]...
+                                         prepare and isolate a container: its namespace pinned, every
+                                         network attached (eth0, eth1, ... in order), or nothing; prints
+                                         its status. Labels go to every network, ports to the first
+  weir detach ID                         detach from every network, release the namespace, forget it
+  weir status [ID] [--usage]             one container in detail (with traffic counters), or a table of all
+  weir list                              container ids and states
+  weir recover                           keep completed attaches, undo half-done ones; prints the report
+  weir gc                                send every network a CNI GC with the attachments on record
+
 Policy:
   weir policy check [FILES|DIR]          validate policy files (default --policy-dir); exit 1 on any error
   weir policy apply                      re-render every endpoint on this host from the current files
   weir policy explain --from k=v,... --to k=v,... [--port 5432/tcp]
                                          the verdict for a new connection, and the policy and rule deciding it
-  weir serve [--repair-interval 60s]     the agent daemon: applies policy file changes as they happen,
-                                         repairs drift and removes orphaned endpoints periodically
+
+Daemon and host:
+  weir serve [--socket PATH] [--gc-interval 5m] [--repair-interval 60s]
+                                         the agent daemon: HTTP/JSON on the unix socket <state-dir>/weir.sock
+                                         (containers, networks, policies, /healthz, /metrics); recovers on
+                                         start, applies policy file changes as they happen, repairs drift,
+                                         removes orphaned endpoints and runs CNI GC periodically
+  weir doctor                            check this host (root, kernel features, sysctls, iptables, plugins,
+                                         definitions, flannel's subnet.env) and say how to fix each problem;
+                                         exit 1 when a check fails
 
 Plugins:
   weir plugins                           list the CNI plugins built into this binary
@@ -154,6 +173,20 @@ func (a *app) dispatch(cmd string, args []string) error {
 		return a.policy(args)
 	case "serve":
 		return a.serve(args)
+	case "attach":
+		return a.attach(args)
+	case "detach":
+		return a.detach(args)
+	case "status":
+		return a.status(args)
+	case "list":
+		return a.list(args)
+	case "recover":
+		return a.recover(args)
+	case "gc":
+		return a.gc(args)
+	case "doctor":
+		return a.doctor(args)
 	default:
 		fmt.Fprint(a.stderr, usage)
 		return usageError{fmt.Sprintf("unknown command %q", cmd)}

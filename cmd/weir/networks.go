@@ -69,12 +69,11 @@ func (a *app) networks(args []string) error {
 	}
 }
 
-// listNetworks prints the definitions of dir and their problems; with
-// strict, any problem is a failure (exit 1), for config repositories' CI.
-func (a *app) listNetworks(dir string, strict bool) error {
-	set, err := chain.LoadDir(dir, a.opts.pluginPath())
+// loadNetworksView reads the definitions of dir and their problems.
+func loadNetworksView(dir string, pluginPath []string) (networksView, error) {
+	set, err := chain.LoadDir(dir, pluginPath)
 	if err != nil {
-		return err
+		return networksView{}, err
 	}
 	v := networksView{Dir: dir, Networks: []networkView{}, Errors: []string{}}
 	for _, d := range set.Definitions() {
@@ -86,6 +85,16 @@ func (a *app) listNetworks(dir string, strict bool) error {
 	}
 	for _, e := range set.Errors {
 		v.Errors = append(v.Errors, e.Error())
+	}
+	return v, nil
+}
+
+// listNetworks prints the definitions of dir and their problems; with
+// strict, any problem is a failure (exit 1), for config repositories' CI.
+func (a *app) listNetworks(dir string, strict bool) error {
+	v, err := loadNetworksView(dir, a.opts.pluginPath())
+	if err != nil {
+		return err
 	}
 	if a.opts.json {
 		if err := printJSON(a, v); err != nil {

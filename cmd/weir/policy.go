@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -160,4 +161,20 @@ func packetArg(s string) (policy.Packet, error) {
 		return policy.Packet{}, usageError{fmt.Sprintf("--port %q: %q is not a port", s, p)}
 	}
 	return policy.Packet{Protocol: pr, Port: n}, nil
+}
+
+// policyFiles lists the policy files of dir as policy.LoadDir reads them:
+// *.toml, not hidden, in name order.
+func policyFiles(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if name := e.Name(); !e.IsDir() && !strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".toml") {
+			out = append(out, filepath.Join(dir, name))
+		}
+	}
+	return out
 }

@@ -93,6 +93,32 @@ func BenchmarkApplyAddEndpoint(b *testing.B) {
 	report(b, total, forks)
 }
 
+// BenchmarkApplyAddEndpointNewWriter is BenchmarkApplyAddEndpoint with a
+// fresh Writer for every op, as in a CNI plugin process that lives for one
+// ADD: the backend is detected, the cache file decoded and every rule
+// canonicalised again.
+func BenchmarkApplyAddEndpointNewWriter(b *testing.B) {
+	w := benchWriter(b)
+	var total time.Duration
+	forks := 0
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s := benchState(seq(0, 1001+i))
+		fresh := New(w.cfg)
+		b.StartTimer()
+		st, err := fresh.Apply(bg(), s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.ChainsCreated != 1 || st.ChainsEdited != 1 || !st.FromCache {
+			b.Fatalf("op %d: %+v", i, st)
+		}
+		total += st.Duration
+		forks += st.Forks
+	}
+	report(b, total, forks)
+}
+
 // BenchmarkApplyRemoveEndpoint: 1,000 endpoints present; each op applies
 // a state with one endpoint fewer — a container's DEL.
 func BenchmarkApplyRemoveEndpoint(b *testing.B) {

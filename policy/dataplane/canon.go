@@ -27,9 +27,46 @@ func CanonicalRule(f Family, rule string) (string, error) {
 
 // ruleInfo is a rule's canonical text and what it refers to.
 type ruleInfo struct {
-	text string   // as iptables-save prints it
-	jump string   // the chain or target of -j or -g; "" if none
-	sets []string // the sets of --match-set options
+	text  string   // as iptables-save prints it
+	jump  string   // the chain or target of -j or -g; "" if none
+	sets  []string // the sets of --match-set options
+	exact bool     // only options whose printed form the kernel tests check
+}
+
+// exactOpts are the options whose canonical form the privileged tests
+// check against iptables-save of both backends (see ruleShapes). A rule
+// using only these needs no read-back after it is written.
+var exactOpts = map[string]bool{
+	"--sport": true, "--dport": true, "--tcp-flags": true, "--icmp-type": true, "--icmpv6-type": true,
+	"--sports": true, "--dports": true, "--ctstate": true, "--match-set": true, "--comment": true,
+	"--mark": true, "--physdev-in": true, "--physdev-out": true, "--physdev-is-in": true,
+	"--physdev-is-bridged": true, "--dst-type": true, "--log-prefix": true, "--log-level": true,
+	"--reject-with": true, "--set-xmark": true,
+}
+
+// isExact reports whether every option of the rule is in exactOpts with
+// numeric ports, and every match and target is one weir knows.
+func (pr *parsedRule) isExact() bool {
+	blocks := pr.blocks
+	if pr.target != nil {
+		blocks = append(blocks[:len(blocks):len(blocks)], pr.target)
+	}
+	for _, b := range blocks {
+		if b.spec == nil && (b.flag == "-m" || len(b.opts) > 0) {
+			return false
+		}
+		for _, o := range b.opts {
+			if !exactOpts[o.name] {
+				return false
+			}
+			if strings.HasSuffix(o.name, "port") || strings.HasSuffix(o.name, "ports") {
+				if strings.Trim(o.vals[0].s, "0123456789:,") != "" {
+					return false // a service name
+				}
+			}
+		}
+	}
+	return true
 }
 
 // analyseRule parses a rule once for its canonical text and references.
@@ -42,7 +79,7 @@ func analyseRule(f Family, rule string) (ruleInfo, error) {
 	if err != nil {
 		return ruleInfo{}, err
 	}
-	info := ruleInfo{text: pr.String()}
+	info := ruleInfo{text: pr.String(), exact: pr.isExact()}
 	if pr.target != nil {
 		info.jump = pr.target.name
 	}

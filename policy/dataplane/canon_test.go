@@ -80,6 +80,14 @@ func TestTokenize(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("tokens %q, want %q", got, want)
 	}
+	toks, err = tokenize(`"a"b "" "x\"`)
+	if err == nil {
+		t.Fatalf("unterminated quote after an escaped quote accepted: %+v", toks)
+	}
+	toks, err = tokenize(`"a"b ""`)
+	if err != nil || len(toks) != 3 || toks[0].s != "a" || !toks[0].quoted || toks[1].s != "b" || toks[1].quoted || toks[2].s != "" || !toks[2].quoted {
+		t.Fatalf("tokens %+v, %v", toks, err)
+	}
 	if jumpTarget(`-m comment --comment "-j WEIR-X" -j DROP`) != "DROP" {
 		t.Fatal("jumpTarget looked inside a quoted comment")
 	}

@@ -21,55 +21,71 @@ type token struct {
 // or a line break is an error: iptables would silently swallow the rest of
 // the line (or the batch) into one word.
 func tokenize(rule string) ([]token, error) {
-	var (
-		out     []token
-		cur     strings.Builder
-		inWord  bool
-		quoted  bool
-		inQuote bool
-		escaped bool
-	)
-	flush := func() {
-		if inWord {
-			out = append(out, token{s: cur.String(), quoted: quoted})
-		}
-		cur.Reset()
-		inWord, quoted = false, false
-	}
-	for i := 0; i < len(rule); i++ {
-		c := rule[i]
-		if c == '\n' || c == '\r' || c == 0 {
+	out := make([]token, 0, 24)
+	for i := 0; i < len(rule); {
+		switch c := rule[i]; c {
+		case ' ', '\t':
+			i++
+			continue
+		case '\n', '\r', 0:
 			return nil, fmt.Errorf("rule contains a line break or NUL byte")
 		}
-		if inQuote {
-			switch {
-			case escaped:
-				cur.WriteByte(c)
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inQuote = false
-				flush()
-			default:
-				cur.WriteByte(c)
+		// A word: bare characters and quoted stretches until a blank
+		// outside quotes, or a closing quote (which ends the word, as in
+		// iptables-restore). Words without escapes are slices of rule.
+		start, quoted := i, false
+		var b *strings.Builder
+		for i < len(rule) {
+			c := rule[i]
+			if c == ' ' || c == '\t' {
+				break
 			}
-			continue
+			if c == '\n' || c == '\r' || c == 0 {
+				return nil, fmt.Errorf("rule contains a line break or NUL byte")
+			}
+			if c != '"' {
+				if b != nil {
+					b.WriteByte(c)
+				}
+				i++
+				continue
+			}
+			// A quoted stretch.
+			if b == nil {
+				b = &strings.Builder{}
+				b.WriteString(rule[start:i])
+			}
+			quoted = true
+			i++
+			closed := false
+			for i < len(rule) {
+				c := rule[i]
+				if c == '\n' || c == '\r' || c == 0 {
+					return nil, fmt.Errorf("rule contains a line break or NUL byte")
+				}
+				if c == '\\' && i+1 < len(rule) {
+					b.WriteByte(rule[i+1])
+					i += 2
+					continue
+				}
+				i++
+				if c == '"' {
+					closed = true
+					break
+				}
+				b.WriteByte(c)
+			}
+			if !closed {
+				return nil, fmt.Errorf("rule has an unterminated quote")
+			}
+			break // a closing quote ends the word
 		}
-		switch c {
-		case '"':
-			inQuote, inWord, quoted = true, true, true
-		case ' ', '\t':
-			flush()
-		default:
-			cur.WriteByte(c)
-			inWord = true
+		if b != nil {
+			out = append(out, token{s: b.String(), quoted: quoted})
+		} else {
+			out = append(out, token{s: rule[start:i]})
 		}
 	}
-	if inQuote {
-		return nil, fmt.Errorf("rule has an unterminated quote")
-	}
-	flush()
 	return out, nil
 }
 

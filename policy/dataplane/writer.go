@@ -246,7 +246,7 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 		}
 		return st, err
 	}
-	if repair && len(p.tables) > 0 {
+	if repair && w.needsVerify(p) {
 		learned, err := w.verify(ctx, p, desired, want, &st)
 		if err != nil {
 			return st, err
@@ -280,4 +280,36 @@ func (w *Writer) readCurrent(ctx context.Context, st *Stats) (current, error) {
 		return current{}, err
 	}
 	return summarise(obs.State, obs.misplaced), nil
+}
+
+// needsVerify reports whether a plan writes a rule whose printed form is
+// not known for sure (see exactOpts): only then does Repair read back what
+// it wrote.
+func (w *Writer) needsVerify(p *plan) bool {
+	inexact := func(key string) bool {
+		for _, info := range w.memo.chains[key].infos {
+			if !info.exact {
+				return true
+			}
+		}
+		return false
+	}
+	for ft, tp := range p.tables {
+		for _, c := range tp.write {
+			if inexact(ChainKey(ft.table, ft.fam, c.Name)) {
+				return true
+			}
+		}
+		for _, e := range tp.edit {
+			if inexact(ChainKey(ft.table, ft.fam, e.name)) {
+				return true
+			}
+		}
+		for _, in := range tp.hookIns {
+			if info, err := analyseRule(ft.fam, in.hook.Rule); err != nil || !info.exact {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/weirnet/weir/policy/compile"
+	"github.com/weirnet/weir/policy/dataplane"
 )
 
 // BenchmarkAttachPhases splits one Attach at 10, 100 and 1,000 endpoints
@@ -25,7 +29,7 @@ func BenchmarkAttachPhases(b *testing.B) {
 			if os.Getenv("WEIR_BENCH_DEBUG") != "" {
 				e = New(h.stateDir, hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: os.Stderr}))
 			}
-			ep := h.endpoint(n)
+			ep := h.newEndpoint(n)
 			names := []string{"read-index", "load-policies", "compile", "apply", "write-index", "detach"}
 			ts := make([]timings, len(names))
 			ctx := context.Background()
@@ -70,5 +74,149 @@ func BenchmarkAttachPhases(b *testing.B) {
 				b.ReportMetric(ms(ts[k].median()), "ms-median/"+name)
 			}
 		})
+	}
+}
+
+// BenchmarkToolFloor times the tools the Writer runs, with no endpoint
+// and with 1,000 endpoints under 100 policies in the kernel: what a
+// render cannot go below while it forks them.
+func BenchmarkToolFloor(b *testing.B) {
+	cmds := []struct {
+		name  string
+		args  []string
+		stdin string
+	}{
+		{"iptables-version", []string{"iptables", "--version"}, ""},
+		{"iptables-save", []string{"iptables-save"}, ""},
+		{"ip6tables-save", []string{"ip6tables-save"}, ""},
+		{"ipset-save", []string{"ipset", "save"}, ""},
+		{"restore4-noop", []string{"iptables-restore", "--noflush"}, "*filter\nCOMMIT\n"},
+		{"restore6-noop", []string{"ip6tables-restore", "--noflush"}, "*filter\nCOMMIT\n"},
+		{"restore4-one-chain", []string{"iptables-restore", "--noflush"}, "*filter\n:WEIR-FLOOR - [0:0]\n-A WEIR-FLOOR -m comment --comment \"weir: floor\" -j RETURN\nCOMMIT\n"},
+		{"ipset-restore-one", []string{"ipset", "restore"}, "create weir-floor hash:ip family inet -exist\nadd weir-floor 10.1.1.1 -exist\ndestroy weir-floor\n"},
+	}
+	for _, n := range []int{0, 1000} {
+		b.Run(fmt.Sprintf("eps=%d", n), func(b *testing.B) {
+			h := newBenchHost(b)
+			if n > 0 {
+				h.populate(b, n)
+			}
+			ts := make([]timings, len(cmds))
+			for i := 0; i < b.N; i++ {
+				for k, c := range cmds {
+					cmd := exec.Command(c.args[0], c.args[1:]...)
+					cmd.Stdin = strings.NewReader(c.stdin)
+					start := time.Now()
+					if out, err := cmd.CombinedOutput(); err != nil {
+						b.Fatalf("%s: %v: %s", c.name, err, out)
+					}
+					ts[k] = append(ts[k], time.Since(start))
+				}
+			}
+			if out, err := exec.Command("sh", "-c", "iptables -F WEIR-FLOOR && iptables -X WEIR-FLOOR").CombinedOutput(); err != nil {
+				b.Fatalf("removing WEIR-FLOOR: %v: %s", err, out)
+			}
+			for k, c := range cmds {
+				b.ReportMetric(ms(ts[k].median()), "ms-median/"+c.name)
+			}
+		})
+	}
+}
+
+// nopRunner stands in for the tools: saves print nothing, restores do
+// nothing. With it a Writer's cost is its own CPU time alone.
+type nopRunner struct{}
+
+func (nopRunner) Save(context.Context, dataplane.Family, dataplane.Table) ([]byte, error) {
+	return nil, nil
+}
+func (nopRunner) Restore(context.Context, dataplane.Family, []byte) error { return nil }
+func (nopRunner) IPSetSave(context.Context) ([]byte, error)               { return nil, nil }
+func (nopRunner) IPSetRestore(context.Context, []byte) error              { return nil }
+
+// BenchmarkCompile: compile.Compile of 10, 100 and 1,000 endpoints under
+// the 100 policies (pure CPU; runs outside the sandbox too).
+func BenchmarkCompile(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("eps=%d", n), func(b *testing.B) {
+			h := newCPUBenchHost(b)
+			var eps []compile.Endpoint
+			for i := 0; i < n; i++ {
+				eps = append(eps, h.endpoint(i))
+			}
+			sets, err := LoadPolicies(eps)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rules := 0
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				out, err := compile.Compile(sets, eps)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rules = 0
+				for _, c := range out.Host.Chains {
+					rules += len(c.Rules)
+				}
+			}
+			b.ReportMetric(float64(rules), "rules")
+		})
+	}
+}
+
+// BenchmarkAttachCPU: Attach and Detach at 10, 100 and 1,000 endpoints
+// with the tools replaced by nopRunner: the engine's and Writer's own CPU
+// time (index, policy files, compile, canonical forms, diff, cache file).
+// "warm" is one long-lived engine, "fresh" a new engine per call (the
+// plugin's case). Runs outside the sandbox too.
+func BenchmarkAttachCPU(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		for _, mode := range []string{"warm", "fresh"} {
+			b.Run(fmt.Sprintf("eps=%d/engine=%s", n, mode), func(b *testing.B) {
+				h := newCPUBenchHost(b)
+				mk := func() *Engine {
+					e := New(h.stateDir, nil)
+					e.Writer = dataplane.New(dataplane.Config{Runner: nopRunner{}, Backend: dataplane.NFT,
+						LockPath: filepath.Join(h.stateDir, "dataplane.lock"), CacheDir: filepath.Join(h.stateDir, "policy")})
+					return e
+				}
+				warm := mk()
+				idx := &index{Endpoints: map[string]compile.Endpoint{}}
+				for i := 0; i < n; i++ {
+					ep := h.endpoint(i)
+					idx.Endpoints[Key(ep.Network, ep.ID, ep.IfName)] = ep
+				}
+				if err := warm.writeIndex(idx); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := warm.Render(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				engine := func() *Engine {
+					if mode == "warm" {
+						return warm
+					}
+					return mk()
+				}
+				ep := h.newEndpoint(n)
+				var att, det timings
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					start := time.Now()
+					if _, err := engine().Attach(context.Background(), ep); err != nil {
+						b.Fatal(err)
+					}
+					att = append(att, time.Since(start))
+					start = time.Now()
+					if _, err := engine().Detach(context.Background(), ep.Network, ep.ID, ep.IfName); err != nil {
+						b.Fatal(err)
+					}
+					det = append(det, time.Since(start))
+				}
+				att.report(b, "attach")
+				det.report(b, "detach")
+			})
+		}
 	}
 }

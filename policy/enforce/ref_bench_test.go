@@ -14,6 +14,7 @@ import (
 
 	"github.com/weirnet/weir/internal/sandbox"
 	"github.com/weirnet/weir/plugins/pluginkit"
+	"github.com/weirnet/weir/policy/compile"
 )
 
 // refVariant is one way of programming the new endpoint, timed
@@ -112,15 +113,14 @@ func BenchmarkAttachVsReference(b *testing.B) {
 			// The reference: its own host namespace, N endpoints' rules.
 			refHost := sandbox.NewNS(b)
 			ex := &pluginkit.Exec{Stderr: os.Stderr}
-			call := func(command string, i int) error {
+			call := func(command string, ep compile.Endpoint) error {
 				return refHost.Do(func(ns.NetNS) error {
-					ip := h.endpoint(i).IPs[0].String()
 					_, err := sandbox.Invoke(ctx, ex, sandbox.Call{Command: command, Type: "firewall", Path: refDir,
-						ContainerID: h.endpoint(i).ID, NetNS: container.Path(), Conf: firewallConf(ip, container.Path())})
+						ContainerID: ep.ID, NetNS: container.Path(), Conf: firewallConf(ep.IPs[0].String(), container.Path())})
 					return err
 				})
 			}
-			if err := call("ADD", 0); err != nil {
+			if err := call("ADD", h.endpoint(0)); err != nil {
 				b.Fatalf("reference firewall ADD: %v", err)
 			}
 			var batch strings.Builder
@@ -142,7 +142,7 @@ func BenchmarkAttachVsReference(b *testing.B) {
 			}
 
 			// weir's plugin, exec'd: the new endpoint behind a real veth.
-			ep := h.endpoint(n)
+			ep := h.newEndpoint(n)
 			sandbox.Veth(b, ep.HostIface, "eth0", container)
 			labels, _ := json.Marshal(ep.Labels)
 			weirConf := []byte(fmt.Sprintf(`{"cniVersion":"1.1.0","name":%q,"type":"policy","policyDir":%q,"stateDir":%q,
@@ -160,11 +160,11 @@ func BenchmarkAttachVsReference(b *testing.B) {
 
 			runRefInterleaved(b, []*refVariant{
 				{name: "reference", add: func(b *testing.B) {
-					if err := call("ADD", n); err != nil {
+					if err := call("ADD", ep); err != nil {
 						b.Fatalf("reference ADD: %v", err)
 					}
 				}, del: func(b *testing.B) {
-					if err := call("DEL", n); err != nil {
+					if err := call("DEL", ep); err != nil {
 						b.Fatalf("reference DEL: %v", err)
 					}
 				}},

@@ -1,0 +1,197 @@
+package portmap
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/weirnet/weir/plugins/internal/masq"
+	"github.com/weirnet/weir/plugins/pluginkit"
+)
+
+// undoTimeout bounds the removal of a failed ADD's rules, which must run
+// even when the ADD's own context is what failed.
+const undoTimeout = 30 * time.Second
+
+// Add publishes the container's port mappings and passes prevResult on.
+func (p *Plugin) Add(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) (types.Result, error) {
+	c, err := loadConfig(args.StdinData)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	if c.prev == nil {
+		return nil, pluginkit.ConfigError("prevResult", "portmap is a chained plugin: it must follow a plugin that gives the container its addresses")
+	}
+	pl, err := c.plan(args, logger(env))
+	if err != nil {
+		return nil, err
+	}
+	if err := setup(ctx, store{dir: c.StateDir}, pl, hostIfaces(c.prev), logger(env)); err != nil {
+		return nil, err
+	}
+	return c.prev, nil
+}
+
+func logger(env *pluginkit.Env) hclog.Logger {
+	if env == nil || env.Log == nil {
+		return hclog.NewNullLogger()
+	}
+	return env.Log.Named("portmap")
+}
+
+// plan builds the attachment's plan from the validated configuration and
+// prevResult. Mappings need an address of the container's interface; a
+// mapping whose host address is of a family the container lacks can never
+// apply and is skipped with a warning, as the reference plugin does.
+func (c *config) plan(args *skel.CmdArgs, log hclog.Logger) (*plan, error) {
+	pl := &plan{
+		Network: c.Name, ContainerID: args.ContainerID, IfName: args.IfName,
+		Mappings: c.mappings, SNAT: c.snat(),
+		ConditionsV4: c.ConditionsV4, ConditionsV6: c.ConditionsV6,
+	}
+	if pl.SNAT {
+		pl.MarkMasqBit = c.MarkMasqBit
+	}
+	if len(pl.Mappings) == 0 {
+		return pl, nil
+	}
+	pl.Addrs = containerAddrs(c.prev, args.IfName)
+	if len(pl.Addrs) == 0 {
+		return nil, pluginkit.ConfigError("prevResult", "no address of %s: nothing to forward ports to", args.IfName)
+	}
+	for i, m := range pl.Mappings {
+		if m.HostIP == "" {
+			continue
+		}
+		if f := familyOf(netip.MustParseAddr(m.HostIP)); len(pl.addrs(f)) == 0 {
+			log.Warn("skipping a port mapping: the container has no address of its host address's family",
+				"mapping", i, "hostIP", m.HostIP, "family", f.String())
+		}
+	}
+	return pl, nil
+}
+
+// containerAddrs returns the addresses prevResult gives the container's
+// interface ifName (and those it gives no interface), without repeats.
+func containerAddrs(res *current.Result, ifName string) []netip.Addr {
+	var out []netip.Addr
+	for _, ipc := range res.IPs {
+		if i := ipc.Interface; i != nil && *i >= 0 && *i < len(res.Interfaces) {
+			if iface := res.Interfaces[*i]; iface.Name != ifName || iface.Sandbox == "" {
+				continue
+			}
+		}
+		a, ok := netip.AddrFromSlice(ipc.Address.IP)
+		if !ok {
+			continue
+		}
+		if a = a.Unmap(); !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// hostIfaces returns the interfaces of prevResult outside the container.
+func hostIfaces(res *current.Result) []string {
+	var out []string
+	for _, i := range res.Interfaces {
+		if i.Sandbox == "" && i.Name != "" {
+			out = append(out, i.Name)
+		}
+	}
+	return out
+}
+
+// setup writes pl's record and rules. The record goes first, so that a
+// crash part way leaves something DEL and GC find; any failure removes the
+// attachment's rules in every family it touched, and its record.
+func setup(ctx context.Context, st store, pl *plan, ifaces []string, log hclog.Logger) (err error) {
+	name := attachmentName(pl.Network, pl.ContainerID, pl.IfName)
+	lock, err := st.lock(ctx)
+	if err != nil {
+		return pluginkit.Errorf(types.ErrTryAgainLater, "locking portmap state of %s: %w", name, err)
+	}
+	defer lock.Release()
+	old, err := st.load(pl.Network, pl.ContainerID, pl.IfName)
+	if err != nil {
+		log.Warn("ignoring an unreadable portmap record", "attachment", name, "error", err)
+		old = nil
+	}
+	fams := pl.families()
+	touched := slices.Clone(fams)
+	if old != nil {
+		for _, f := range old.families() {
+			if !slices.Contains(touched, f) {
+				touched = append(touched, f)
+			}
+		}
+	}
+	if len(touched) == 0 {
+		return nil
+	}
+	run := runner()
+	dn, sn := pl.chains()
+	mine := func(*masq.Table) []string { return []string{dn, sn} }
+	if len(fams) > 0 {
+		if err := st.save(pl); err != nil {
+			return pluginkit.Errorf(types.ErrIOFailure, "recording port mappings of %s: %w", name, err)
+		}
+	}
+	success := false
+	defer func() {
+		if success {
+			return
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+		defer cancel()
+		var errs []error
+		for _, f := range touched {
+			errs = append(errs, removeChains(uctx, run, f, mine))
+		}
+		errs = append(errs, st.remove(pl.Network, pl.ContainerID, pl.IfName))
+		if uerr := errors.Join(errs...); uerr != nil {
+			log.Error("undoing a failed portmap ADD", "attachment", name, "error", uerr)
+		}
+	}()
+	for _, f := range touched {
+		if !slices.Contains(fams, f) {
+			// An earlier ADD of this attachment had this family; this one
+			// has nothing for it.
+			if err := removeChains(ctx, run, f, mine); err != nil {
+				return kernelError("removing stale "+f.String()+" port mappings of "+name, err)
+			}
+			continue
+		}
+		t, err := readNat(ctx, run, f)
+		if err != nil {
+			return kernelError("reading the "+f.String()+" nat table", err)
+		}
+		if err := run.Restore(ctx, f, setupBatch(t, pl, f)); err != nil {
+			return kernelError("writing "+f.String()+" port mappings of "+name, err)
+		}
+	}
+	if pl.SNAT && slices.Contains(fams, masq.IPv4) {
+		if err := enableLocalnet(pl.addrs(masq.IPv4), ifaces); err != nil {
+			return pluginkit.Errorf(types.ErrInternal, "publishing ports of %s: %w", name, err)
+		}
+	}
+	if len(fams) == 0 {
+		if err := st.remove(pl.Network, pl.ContainerID, pl.IfName); err != nil {
+			return pluginkit.Errorf(types.ErrIOFailure, "removing the portmap record of %s: %w", name, err)
+		}
+	}
+	flushUDP(pl, fams, log)
+	success = true
+	return nil
+}

@@ -1,0 +1,387 @@
+package portmap_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/weirnet/weir/chain"
+	"github.com/weirnet/weir/internal/sandbox"
+	"github.com/weirnet/weir/plugins/bridge"
+	hostlocal "github.com/weirnet/weir/plugins/host-local"
+	"github.com/weirnet/weir/plugins/pluginkit"
+	"github.com/weirnet/weir/plugins/portmap"
+)
+
+// The "outside" host: a namespace linked to the sandbox's own by a veth,
+// with its own subnets. The sandbox side (the host's address that ports are
+// published on) is hostIP4/hostIP6.
+const (
+	hostIP4, outIP4 = "10.99.0.1", "10.99.0.2"
+	hostIP6, outIP6 = "fd99::1", "fd99::2"
+)
+
+// sh runs a command in the namespace at nsPath ("" for the sandbox's own),
+// failing the test when it fails.
+func sh(t *testing.T, nsPath string, args ...string) string {
+	t.Helper()
+	if nsPath != "" {
+		args = append([]string{"nsenter", "--net=" + nsPath}, args...)
+	}
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// newOutside makes the outside host; its default routes lead to the sandbox.
+func newOutside(t *testing.T) ns.NetNS {
+	t.Helper()
+	out := sandbox.NewNS(t)
+	sandbox.Veth(t, "pmout", "eth0", out)
+	sh(t, "", "ip", "addr", "add", hostIP4+"/24", "dev", "pmout")
+	sh(t, "", "ip", "addr", "add", hostIP6+"/64", "dev", "pmout", "nodad")
+	sh(t, out.Path(), "ip", "addr", "add", outIP4+"/24", "dev", "eth0")
+	sh(t, out.Path(), "ip", "addr", "add", outIP6+"/64", "dev", "eth0", "nodad")
+	sh(t, out.Path(), "ip", "route", "add", "default", "via", hostIP4)
+	sh(t, out.Path(), "ip", "-6", "route", "add", "default", "via", hostIP6)
+	return out
+}
+
+// lab is one dual-stack bridge network (bridge + host-local + portmap),
+// every plugin in-process through the chain runner, as in weir's binary.
+type lab struct {
+	t        *testing.T
+	ver      string
+	name     string // network name
+	runner   *chain.Runner
+	exec     *pluginkit.Exec
+	path     string // CNI_PATH
+	stateDir string // portmap's
+	ipamDir  string
+	list     *libcni.NetworkConfigList
+	bridge   string
+	gw4, gw6 string
+}
+
+// newLab makes network number idx (its bridge pmbrIDX, subnets
+// 10.66.IDX.0/24 and fd00:66:IDX::/64) for CNI version ver; portmapKeys are
+// extra keys of the portmap plugin (",..." JSON). noIPAM leaves the bridge
+// without addresses.
+func newLab(t *testing.T, ver string, idx int, portmapKeys string, noIPAM bool) *lab {
+	t.Helper()
+	reg := pluginkit.Registry{"bridge": bridge.New(), "host-local": hostlocal.New(), "portmap": portmap.New()}
+	dir, ex := sandbox.PluginDir(t, reg)
+	state := t.TempDir()
+	l := &lab{t: t, ver: ver, name: fmt.Sprintf("pmnet%d", idx), exec: ex, path: dir,
+		stateDir: filepath.Join(state, "portmap"), ipamDir: filepath.Join(state, "ipam"),
+		gw4: fmt.Sprintf("10.66.%d.1", idx), gw6: fmt.Sprintf("fd00:66:%d::1", idx)}
+	l.runner = &chain.Runner{Exec: ex, Path: []string{dir}, StateDir: filepath.Join(state, "chain"), Timeout: 30 * time.Second}
+	br := fmt.Sprintf("pmbr%d", idx)
+	l.bridge = br
+	sandbox.CleanupLink(t, br)
+	// hairpinMode: with br_netfilter a hairpin connection is DNATed while
+	// bridged and must leave by the port it came in through.
+	ipam := fmt.Sprintf(`,"isDefaultGateway":true,"hairpinMode":true,"ipam":{"type":"host-local","dataDir":%q,
+	   "ranges":[[{"subnet":"10.66.%d.0/24"}],[{"subnet":"fd00:66:%d::/64"}]]}`, l.ipamDir, idx, idx)
+	if noIPAM {
+		ipam = ""
+	}
+	conf := fmt.Sprintf(`{"cniVersion":%q,"name":%q,"plugins":[
+	  {"type":"bridge","bridge":%q%s},
+	  {"type":"portmap","capabilities":{"portMappings":true},"stateDir":%q%s}]}`,
+		ver, l.name, br, ipam, l.stateDir, portmapKeys)
+	list, err := libcni.ConfListFromBytes([]byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.list = list
+	return l
+}
+
+// ctr is a container with a TCP server on port 80 that answers
+// "<id> saw <peer address>" and a UDP echo server on port 53.
+type ctr struct {
+	id       string
+	ns       ns.NetNS
+	ip4, ip6 string
+	res      *current.Result
+}
+
+// prepare makes a container's namespace and servers.
+func (l *lab) prepare(id string) *ctr {
+	l.t.Helper()
+	c := &ctr{id: id, ns: sandbox.NewNS(l.t)}
+	serve(l.t, c.ns, id)
+	return c
+}
+
+// attach runs the network's ADD for c with port mappings.
+func (l *lab) attach(c *ctr, pms ...chain.PortMapping) error {
+	res, err := l.runner.Add(context.Background(), l.list, chain.Attachment{
+		ContainerID: c.id, NetNS: c.ns.Path(), IfName: "eth0", CapabilityArgs: chain.PortMappingArgs(pms)})
+	if err != nil {
+		return err
+	}
+	// Detach before the namespace goes, whatever the test left attached.
+	l.t.Cleanup(func() { _ = l.detach(c) })
+	if c.res, err = current.NewResultFromResult(res); err != nil {
+		return err
+	}
+	for _, ipc := range c.res.IPs {
+		if ipc.Address.IP.To4() != nil {
+			c.ip4 = ipc.Address.IP.String()
+		} else {
+			c.ip6 = ipc.Address.IP.String()
+		}
+	}
+	return nil
+}
+
+func (l *lab) add(id string, pms ...chain.PortMapping) *ctr {
+	l.t.Helper()
+	c := l.prepare(id)
+	if err := l.attach(c, pms...); err != nil {
+		l.t.Fatalf("ADD of %s: %v", id, err)
+	}
+	l.waitLinkLocal()
+	return c
+}
+
+// waitLinkLocal waits until the bridge's IPv6 link-local address has
+// passed duplicate address detection. Until then the host cannot resolve a
+// container's IPv6 neighbour for a packet it forwards (its solicitations
+// need that source address), so the first forwarded IPv6 packets to a
+// fresh bridge are lost: a property of the bridge, not of port mappings.
+func (l *lab) waitLinkLocal() {
+	l.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.TrimSpace(sh(l.t, "", "ip", "-6", "addr", "show", "dev", l.bridge, "tentative")) != "" {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("the link-local address of %s is still tentative", l.bridge)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (l *lab) detach(c *ctr) error {
+	return l.runner.Del(context.Background(), l.name, chain.Attachment{ContainerID: c.id}, nil)
+}
+
+// portmapConf is the portmap plugin's own configuration (as a chain hands
+// it over) with extra keys (",..." JSON).
+func (l *lab) portmapConf(extra string) []byte {
+	return []byte(fmt.Sprintf(`{"cniVersion":%q,"name":%q,"type":"portmap","stateDir":%q%s}`, l.ver, l.name, l.stateDir, extra))
+}
+
+// invoke runs the portmap plugin alone, as a runtime would.
+func (l *lab) invoke(command, id string, conf []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return sandbox.Invoke(ctx, l.exec, sandbox.Call{Command: command, Type: "portmap", Path: l.path,
+		ContainerID: id, NetNS: "/proc/self/ns/net", IfName: "eth0", Conf: conf})
+}
+
+// records returns the portmap records under the lab's state directory.
+func (l *lab) records() []string {
+	l.t.Helper()
+	var out []string
+	err := filepath.WalkDir(l.stateDir, func(p string, d os.DirEntry, err error) error {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".json") {
+			out = append(out, strings.TrimPrefix(p, l.stateDir+"/"))
+		}
+		return err
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return out
+}
+
+// leases returns the addresses host-local holds on the lab's network.
+func (l *lab) leases() []string {
+	entries, _ := os.ReadDir(filepath.Join(l.ipamDir, l.name))
+	var out []string
+	for _, e := range entries {
+		if _, err := netip.ParseAddr(e.Name()); err == nil {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// weirNat returns every line of both families' nat tables that names weir.
+func weirNat(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
+		for _, l := range sandbox.SaveRules(t, tool, "nat") {
+			if strings.Contains(strings.ToLower(l), "weir") {
+				out = append(out, tool+": "+l)
+			}
+		}
+	}
+	return out
+}
+
+// nat returns one family's nat table.
+func nat(t *testing.T, v6 bool) sandbox.Rules {
+	t.Helper()
+	if v6 {
+		return sandbox.SaveRules(t, "ip6tables-save", "nat")
+	}
+	return sandbox.SaveRules(t, "iptables-save", "nat")
+}
+
+func in(n ns.NetNS, fn func() error) error {
+	if n == nil {
+		return fn()
+	}
+	return n.Do(func(ns.NetNS) error { return fn() })
+}
+
+// serve starts the container's servers in n until the test ends. Each
+// family gets its own sockets: Go decides once per process whether
+// wildcard sockets can be dual-stack, perhaps in a namespace without IPv6.
+func serve(t *testing.T, n ns.NetNS, id string) {
+	t.Helper()
+	for _, fam := range []string{"4", "6"} {
+		var tl net.Listener
+		var ul net.PacketConn
+		if err := in(n, func() error {
+			var err error
+			if tl, err = net.Listen("tcp"+fam, ":80"); err != nil {
+				return err
+			}
+			ul, err = net.ListenPacket("udp"+fam, ":53")
+			return err
+		}); err != nil {
+			t.Fatalf("servers of %s: %v", id, err)
+		}
+		t.Cleanup(func() { _ = tl.Close(); _ = ul.Close() })
+		serveConns(id, tl, ul)
+	}
+}
+
+func serveConns(id string, tl net.Listener, ul net.PacketConn) {
+	go func() {
+		for {
+			c, err := tl.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "%s saw %s", id, c.RemoteAddr().(*net.TCPAddr).IP)
+			_ = c.Close()
+		}
+	}()
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, peer, err := ul.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = fmt.Fprintf(writerTo{ul, peer}, "%s from %s saw %s", buf[:n], id, peer.(*net.UDPAddr).IP)
+		}
+	}()
+}
+
+type writerTo struct {
+	c    net.PacketConn
+	addr net.Addr
+}
+
+func (w writerTo) Write(b []byte) (int, error) { return w.c.WriteTo(b, w.addr) }
+
+// fetch connects from n (nil: the sandbox's namespace) to addr and returns
+// what the server said.
+func fetch(n ns.NetNS, addr string) (string, error) {
+	var out string
+	err := in(n, func() error {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		b, err := io.ReadAll(c)
+		out = string(b)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("TCP to %s: %w", addr, err)
+	}
+	return out, nil
+}
+
+// ask sends msg from n, from local port srcPort (0: any), to the UDP
+// address addr and returns the reply.
+func ask(n ns.NetNS, srcPort int, addr, msg string) (string, error) {
+	var out string
+	err := in(n, func() error {
+		dst, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return err
+		}
+		fam := "udp4"
+		if dst.IP.To4() == nil {
+			fam = "udp6"
+		}
+		// Connected, so that an ICMP port unreachable ends the wait.
+		c, err := net.DialUDP(fam, &net.UDPAddr{Port: srcPort}, dst)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte(msg)); err != nil {
+			return err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 512)
+		k, err := c.Read(buf)
+		out = string(buf[:k])
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("UDP to %s: %w", addr, err)
+	}
+	return out, nil
+}
+
+// reach fails the test unless fetch from n to addr gets want.
+func reach(t *testing.T, what string, n ns.NetNS, addr, want string) {
+	t.Helper()
+	got, err := fetch(n, addr)
+	if err != nil {
+		t.Errorf("%s: %v", what, err)
+	} else if got != want {
+		t.Errorf("%s: server said %q, want %q", what, got, want)
+	}
+}
+
+// noReach fails the test if fetch from n to addr gets an answer.
+func noReach(t *testing.T, what string, n ns.NetNS, addr string) {
+	t.Helper()
+	if got, err := fetch(n, addr); err == nil {
+		t.Errorf("%s: %s answered %q", what, addr, got)
+	}
+}
+
+func hp(host string, port int) string { return net.JoinHostPort(host, fmt.Sprint(port)) }

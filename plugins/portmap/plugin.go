@@ -1,0 +1,83 @@
+package portmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/weirnet/weir/plugins/internal/masq"
+	"github.com/weirnet/weir/plugins/pluginkit"
+)
+
+// Plugin is the portmap plugin. It holds nothing: every call reads its
+// configuration, the host's nat tables and its records afresh.
+type Plugin struct{}
+
+var _ pluginkit.Plugin = (*Plugin)(nil)
+
+// New returns the portmap plugin.
+func New() *Plugin { return &Plugin{} }
+
+// bothFamilies returns the address families portmap writes, IPv4 first.
+func bothFamilies() []masq.Family { return []masq.Family{masq.IPv4, masq.IPv6} }
+
+// runner returns the iptables tools portmap drives.
+func runner() masq.Runner { return masq.ExecRunner{} }
+
+// readNat reads family f's nat table.
+func readNat(ctx context.Context, run masq.Runner, f masq.Family) (*masq.Table, error) {
+	data, err := run.Save(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return masq.ParseNat(data)
+}
+
+// removeChains removes from family f the attachment chains pick chooses,
+// the rules jumping to them and any shared chain left empty: one save, and
+// one restore when there is something to remove. A family whose tools are
+// not installed has nothing to remove.
+func removeChains(ctx context.Context, run masq.Runner, f masq.Family, pick func(*masq.Table) []string) error {
+	t, err := readNat(ctx, run, f)
+	if errors.Is(err, masq.ErrNotInstalled) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	batch := teardownBatch(t, pick(t))
+	if batch == nil {
+		return nil
+	}
+	return run.Restore(ctx, f, batch)
+}
+
+// Status reports code 50 when an iptables tool portmap runs is missing.
+func (p *Plugin) Status(_ context.Context, _ *pluginkit.Env, args *skel.CmdArgs) error {
+	if _, err := loadConfig(args.StdinData); err != nil {
+		return err
+	}
+	for _, name := range []string{"iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore"} {
+		if _, err := masq.FindTool(name); err != nil {
+			return pluginkit.Errorf(types.ErrPluginNotAvailable, "portmap cannot write rules: %w", err)
+		}
+	}
+	return nil
+}
+
+// kernelError wraps a failure to read or write the nat table: code 50 when
+// the tools are missing, 999 otherwise.
+func kernelError(action string, err error) error {
+	if errors.Is(err, masq.ErrNotInstalled) {
+		return pluginkit.Errorf(types.ErrPluginNotAvailable, "%s: %w", action, err)
+	}
+	return pluginkit.Errorf(types.ErrInternal, "%s: %w", action, err)
+}
+
+// attachmentName names an attachment in messages.
+func attachmentName(network, containerID, ifName string) string {
+	return fmt.Sprintf("%s/%s/%s", network, containerID, ifName)
+}

@@ -1,0 +1,141 @@
+package portmap_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/version"
+	"github.com/containernetworking/plugins/pkg/testutils"
+
+	"github.com/weirnet/weir/chain"
+	"github.com/weirnet/weir/internal/sandbox"
+	"github.com/weirnet/weir/plugins/portmap"
+)
+
+// chainingVersions are the CNI versions that have prevResult (0.3.0 on).
+func chainingVersions() []string {
+	var out []string
+	for _, v := range testutils.AllSpecVersions {
+		if ok, _ := version.GreaterThanOrEqualTo(v, "0.3.0"); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// The published ports of the main scenario.
+var published = []chain.PortMapping{
+	{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"},
+	{HostPort: 5300, ContainerPort: 53, Protocol: "UDP"},
+	{HostPort: 8081, ContainerPort: 80, Protocol: "tcp", HostIP: hostIP4},
+}
+
+// TestPublishedPorts drives bridge + host-local + portmap through the chain
+// runner for every version with chaining: a container's tcp and udp ports
+// are reachable on the host's addresses from an outside host, from the host
+// itself (its own address and 127.0.0.1) and from the container itself
+// (hairpin), over IPv4 and IPv6; hostIP limits a mapping to one address;
+// CHECK passes and notices a tampered chain; DEL removes every rule and the
+// record, after which the ports are closed; DEL again and DEL without
+// runtimeConfig succeed.
+func TestPublishedPorts(t *testing.T) {
+	sandbox.Require(t)
+	out := newOutside(t)
+	for i, ver := range chainingVersions() {
+		t.Run(ver, func(t *testing.T) {
+			l := newLab(t, ver, 10+i, "", false)
+			// A datagram to the host port before ADD leaves an untranslated
+			// conntrack entry for this source port; ADD must drop it.
+			const udpSrc = 40053
+			if got, err := ask(out, udpSrc, hp(hostIP4, 5300), "early"); err == nil {
+				t.Fatalf("the host answered udp 5300 before ADD: %q", got)
+			}
+			c := l.add("ctr-"+ver, published...)
+			if c.ip4 == "" || c.ip6 == "" || len(c.res.Interfaces) != 3 {
+				t.Fatalf("portmap did not pass the bridge's dual-stack result on: %+v", c.res)
+			}
+			dn, sn := portmap.Chains(l.name, c.id, "eth0")
+			comment := fmt.Sprintf(`-m comment --comment "weir: net=%s id=%s if=eth0"`, l.name, c.id)
+			v4, v6 := nat(t, false), nat(t, true)
+			for _, w := range []struct {
+				rules sandbox.Rules
+				line  string
+			}{
+				{v4, "-A " + dn + " -p tcp -m tcp --dport 8080 " + comment + " -j DNAT --to-destination " + c.ip4 + ":80"},
+				{v4, "-A " + dn + " -p udp -m udp --dport 5300 " + comment + " -j DNAT --to-destination " + c.ip4 + ":53"},
+				{v4, "-A " + dn + " -d " + hostIP4 + "/32 -p tcp -m tcp --dport 8081 " + comment + " -j DNAT --to-destination " + c.ip4 + ":80"},
+				{v4, "-A " + sn + " -s 127.0.0.1/32 -d " + c.ip4 + "/32 -p tcp -m tcp --dport 80 " + comment + " -j MASQUERADE"},
+				{v4, "-A WEIR-HOSTPORTS " + comment + " -j " + dn},
+				{v4, `-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS`},
+				{v4, `-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS`},
+				{v4, `-A POSTROUTING -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ`},
+				{v6, "-A " + dn + " -p tcp -m tcp --dport 8080 " + comment + " -j DNAT --to-destination [" + c.ip6 + "]:80"},
+				{v6, "-A " + sn + " -s " + c.ip6 + "/128 -d " + c.ip6 + "/128 -p tcp -m tcp --dport 80 " + comment + " -j MASQUERADE"},
+			} {
+				if n := w.rules.Count(w.line); n != 1 {
+					t.Errorf("%d copies of %q in:\n%s", n, w.line, w.rules)
+				}
+			}
+			if v6.Has("8081") {
+				t.Errorf("the IPv4 hostIP mapping reached ip6tables:\n%s", v6)
+			}
+			if recs := l.records(); len(recs) != 1 || recs[0] != l.name+"/"+c.id+":eth0.json" {
+				t.Errorf("records %v", recs)
+			}
+
+			banner := func(peer string) string { return c.id + " saw " + peer }
+			reach(t, "outside to the host's address", out, hp(hostIP4, 8080), banner(outIP4))
+			reach(t, "outside to the gateway address", out, hp(l.gw4, 8080), banner(outIP4))
+			reach(t, "the host to its own address (OUTPUT)", nil, hp(hostIP4, 8080), banner(hostIP4))
+			reach(t, "the host to 127.0.0.1 (masqueraded)", nil, hp("127.0.0.1", 8080), banner(l.gw4))
+			reach(t, "hairpin: the container to the gateway", c.ns, hp(l.gw4, 8080), banner(l.gw4))
+			reach(t, "hostIP mapping on its address", out, hp(hostIP4, 8081), banner(outIP4))
+			noReach(t, "hostIP mapping on another address", out, hp(l.gw4, 8081))
+			reach(t, "IPv6 from outside", out, hp(hostIP6, 8080), banner(outIP6))
+			reach(t, "IPv6 from the host", nil, hp(hostIP6, 8080), banner(hostIP6))
+			reach(t, "IPv6 hairpin", c.ns, hp(l.gw6, 8080), banner(l.gw6))
+			want := fmt.Sprintf("early from %s saw %s", c.id, outIP4)
+			if got, err := ask(out, udpSrc, hp(hostIP4, 5300), "early"); err != nil || got != want {
+				t.Errorf("udp from the port used before ADD: %q %v, want %q", got, err, want)
+			}
+			want = fmt.Sprintf("v6 from %s saw %s", c.id, outIP6)
+			if got, err := ask(out, 0, hp(hostIP6, 5300), "v6"); err != nil || got != want {
+				t.Errorf("udp over IPv6: %q %v, want %q", got, err, want)
+			}
+
+			if ok, _ := version.GreaterThanOrEqualTo(ver, "0.4.0"); ok {
+				if err := l.runner.Check(context.Background(), l.name, c.id); err != nil {
+					t.Errorf("CHECK: %v", err)
+				}
+				sh(t, "", "iptables", "-t", "nat", "-F", dn)
+				err := l.runner.Check(context.Background(), l.name, c.id)
+				if err == nil || !strings.Contains(err.Error(), "-j DNAT --to-destination "+c.ip4+":80\" is missing") {
+					t.Errorf("CHECK of a flushed DNAT chain: %v", err)
+				}
+			}
+
+			if err := l.detach(c); err != nil {
+				t.Fatalf("DEL: %v", err)
+			}
+			if left := weirNat(t); len(left) > 0 {
+				t.Errorf("nat rules left after DEL:\n%s", strings.Join(left, "\n"))
+			}
+			if recs := l.records(); len(recs) != 0 {
+				t.Errorf("records left after DEL: %v", recs)
+			}
+			noReach(t, "outside after DEL", out, hp(hostIP4, 8080))
+			noReach(t, "IPv6 after DEL", out, hp(hostIP6, 8080))
+			if got, err := ask(out, udpSrc, hp(hostIP4, 5300), "late"); err == nil {
+				t.Errorf("udp from the same source port still reaches the container after DEL: %q", got)
+			}
+			// DEL again, and without runtimeConfig or prevResult.
+			for i := 0; i < 2; i++ {
+				if _, err := l.invoke("DEL", c.id, l.portmapConf("")); err != nil {
+					t.Errorf("DEL #%d of a deleted attachment: %v", i+2, err)
+				}
+			}
+		})
+	}
+}

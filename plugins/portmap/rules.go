@@ -1,0 +1,351 @@
+package portmap
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/weirnet/weir/plugins/internal/masq"
+)
+
+// The chains portmap makes in the nat table of each family.
+const (
+	// HostportsChain is hooked from PREROUTING and OUTPUT for local
+	// destinations and jumps to each attachment's DNAT chain.
+	HostportsChain = "WEIR-HOSTPORTS"
+	// MasqChain is hooked first in POSTROUTING and jumps to each
+	// attachment's masquerade chain.
+	MasqChain = "WEIR-HOSTPORTS-MASQ"
+	// DNATPrefix and SNATPrefix start the attachments' own chains.
+	DNATPrefix = "WEIR-DN-"
+	SNATPrefix = "WEIR-SN-"
+	// sharedComment names the owner of the hooks.
+	sharedComment = "weir: portmap"
+)
+
+// Chains returns an attachment's DNAT and masquerade chains: the prefix and
+// 16 hex characters of a hash of network, container and interface (24
+// characters; iptables allows 28).
+func Chains(network, containerID, ifName string) (dn, sn string) {
+	h := sha256.Sum256([]byte(network + "\x00" + containerID + "\x00" + ifName))
+	id := hex.EncodeToString(h[:8])
+	return DNATPrefix + id, SNATPrefix + id
+}
+
+// plan is everything one attachment's rules are rendered from. It is also
+// the record state.go keeps, so DEL and GC see what ADD applied.
+type plan struct {
+	Network      string       `json:"network"`
+	ContainerID  string       `json:"containerID"`
+	IfName       string       `json:"ifName"`
+	Mappings     []mapping    `json:"mappings"`
+	Addrs        []netip.Addr `json:"addresses"`
+	SNAT         bool         `json:"snat"`
+	MarkMasqBit  *int         `json:"markMasqBit,omitempty"`
+	ConditionsV4 []string     `json:"conditionsV4,omitempty"`
+	ConditionsV6 []string     `json:"conditionsV6,omitempty"`
+}
+
+func (p *plan) attachment() masq.Attachment {
+	return masq.Attachment{Network: p.Network, ContainerID: p.ContainerID, IfName: p.IfName}
+}
+
+func (p *plan) chains() (dn, sn string) { return Chains(p.Network, p.ContainerID, p.IfName) }
+
+func familyOf(a netip.Addr) masq.Family {
+	if a.Is4() {
+		return masq.IPv4
+	}
+	return masq.IPv6
+}
+
+// addrs returns the container's addresses of family f.
+func (p *plan) addrs(f masq.Family) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range p.Addrs {
+		if familyOf(a) == f {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// mappings returns the mappings that apply to family f: those without a
+// host address and those whose host address is of that family.
+func (p *plan) mappings(f masq.Family) []mapping {
+	var out []mapping
+	for _, m := range p.Mappings {
+		if m.HostIP == "" || familyOf(netip.MustParseAddr(m.HostIP)) == f {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// families returns the families that get rules: those with both an
+// address and a mapping.
+func (p *plan) families() []masq.Family {
+	var out []masq.Family
+	for _, f := range bothFamilies() {
+		if len(p.addrs(f)) > 0 && len(p.mappings(f)) > 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// ruleSpec is one rule: its chain and its arguments after "-A CHAIN".
+type ruleSpec struct {
+	chain string
+	args  []string
+}
+
+// text renders the arguments as iptables-save prints them, quoting those
+// that need it.
+func (r ruleSpec) text() string {
+	out := make([]string, len(r.args))
+	for i, a := range r.args {
+		if a == "" || strings.ContainsAny(a, " \t\"\\'") {
+			a = masq.Quote(a)
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
+
+func prefix(a netip.Addr) string { return netip.PrefixFrom(a, a.BitLen()).String() }
+
+func hostPort(a netip.Addr, port int) string {
+	return netip.AddrPortFrom(a, uint16(port)).String() // [v6]:port, v4:port
+}
+
+// port is the match on protocol and destination port.
+func port(proto string, p int) []string {
+	return []string{"-p", proto, "-m", proto, "--dport", strconv.Itoa(p)}
+}
+
+func cat(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// hooks are the rules that lead from the built-in chains to the shared
+// ones; the masquerade hook only with snat.
+func hooks(snat bool) []ruleSpec {
+	local := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-m", "comment", "--comment", sharedComment, "-j", HostportsChain}
+	out := []ruleSpec{{"PREROUTING", local}, {"OUTPUT", local}}
+	if snat {
+		out = append(out, ruleSpec{"POSTROUTING", []string{"-m", "comment", "--comment", sharedComment, "-j", MasqChain}})
+	}
+	return out
+}
+
+// attachmentRules returns the rules of p for family f: the attachment's
+// DNAT and masquerade chains, and the jumps to them from the shared chains.
+func (p *plan) attachmentRules(f masq.Family) (dnat, snat, jumps []ruleSpec) {
+	dn, sn := p.chains()
+	comment := []string{"-m", "comment", "--comment", p.attachment().Comment()}
+	addrs := p.addrs(f)
+	var mark string
+	if p.SNAT && p.MarkMasqBit != nil {
+		v := uint32(1) << *p.MarkMasqBit
+		mark = fmt.Sprintf("%#x/%#x", v, v)
+	}
+	// Sources that need masquerading: the container itself (hairpin) and,
+	// for IPv4, the host's loopback (route_localnet makes it routable).
+	var sources []string
+	for _, a := range addrs {
+		sources = append(sources, prefix(a))
+	}
+	if f == masq.IPv4 {
+		sources = append(sources, "127.0.0.1/32")
+	}
+	type target struct {
+		proto string
+		port  int
+	}
+	seen := map[target]bool{}
+	for _, m := range p.mappings(f) {
+		var dst []string
+		if m.HostIP != "" {
+			if ip := netip.MustParseAddr(m.HostIP); !ip.IsUnspecified() {
+				dst = []string{"-d", prefix(ip)}
+			}
+		}
+		if mark != "" {
+			for _, s := range sources {
+				dnat = append(dnat, ruleSpec{dn, cat([]string{"-s", s}, dst, port(m.Protocol, m.HostPort), comment,
+					[]string{"-j", "MARK", "--set-xmark", mark})})
+			}
+		}
+		// With several addresses the first one's rule wins (DNAT ends the
+		// chain); the others only matter to CHECK and teardown.
+		for _, a := range addrs {
+			dnat = append(dnat, ruleSpec{dn, cat(dst, port(m.Protocol, m.HostPort), comment,
+				[]string{"-j", "DNAT", "--to-destination", hostPort(a, m.ContainerPort)})})
+		}
+		if !p.SNAT || mark != "" {
+			continue
+		}
+		if t := (target{m.Protocol, m.ContainerPort}); !seen[t] {
+			seen[t] = true
+			for _, a := range addrs {
+				for _, s := range sources {
+					snat = append(snat, ruleSpec{sn, cat([]string{"-s", s, "-d", prefix(a)}, port(m.Protocol, m.ContainerPort), comment,
+						[]string{"-j", "MASQUERADE"})})
+				}
+			}
+		}
+	}
+	if mark != "" {
+		for _, a := range addrs {
+			snat = append(snat, ruleSpec{sn, cat([]string{"-d", prefix(a), "-m", "mark", "--mark", mark}, comment, []string{"-j", "MASQUERADE"})})
+		}
+	}
+	conds := p.ConditionsV4
+	if f == masq.IPv6 {
+		conds = p.ConditionsV6
+	}
+	jumps = append(jumps, ruleSpec{HostportsChain, cat(conds, comment, []string{"-j", dn})})
+	if p.SNAT {
+		jumps = append(jumps, ruleSpec{MasqChain, cat(comment, []string{"-j", sn})})
+	}
+	return dnat, snat, jumps
+}
+
+// setupBatch returns the restore batch that makes p's rules of family f
+// exactly what they should be, given the family's nat table t: the shared
+// chains and hooks are created only where t lacks them (declaring an
+// existing chain would flush it), the attachment's chains are declared
+// (created, or flushed), jumps to them left from an earlier ADD are
+// deleted, and the rules and jumps appended.
+func setupBatch(t *masq.Table, p *plan, f masq.Family) []byte {
+	dn, sn := p.chains()
+	var b bytes.Buffer
+	b.WriteString("*nat\n")
+	shared := []string{HostportsChain}
+	if p.SNAT {
+		shared = append(shared, MasqChain)
+	}
+	for _, c := range shared {
+		if !t.Chains[c] {
+			fmt.Fprintf(&b, ":%s - [0:0]\n", c)
+		}
+	}
+	fmt.Fprintf(&b, ":%s - [0:0]\n", dn)
+	if p.SNAT {
+		fmt.Fprintf(&b, ":%s - [0:0]\n", sn)
+	}
+	for _, r := range t.Rules {
+		if r.Target == dn || r.Target == sn {
+			fmt.Fprintf(&b, "-D %s %s\n", r.Chain, r.Spec)
+		}
+	}
+	if !p.SNAT && t.Chains[sn] {
+		fmt.Fprintf(&b, "-F %s\n-X %s\n", sn, sn)
+	}
+	for _, h := range hooks(p.SNAT) {
+		if !hasJump(t, h.chain, h.args[len(h.args)-1]) {
+			fmt.Fprintf(&b, "-I %s 1 %s\n", h.chain, h.text())
+		}
+	}
+	dnat, snat, jumps := p.attachmentRules(f)
+	for _, r := range catRules(dnat, snat, jumps) {
+		fmt.Fprintf(&b, "-A %s %s\n", r.chain, r.text())
+	}
+	b.WriteString("COMMIT\n")
+	return b.Bytes()
+}
+
+func catRules(parts ...[]ruleSpec) []ruleSpec {
+	var out []ruleSpec
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// hasJump reports whether chain has a rule jumping to target.
+func hasJump(t *masq.Table, chain, target string) bool {
+	for _, r := range t.Rules {
+		if r.Chain == chain && r.Target == target {
+			return true
+		}
+	}
+	return false
+}
+
+// teardownBatch returns the batch that removes the given attachment chains
+// and every rule jumping to them from t, and then each shared chain that is
+// left empty together with its hooks; nil when there is nothing to remove.
+func teardownBatch(t *masq.Table, chains []string) []byte {
+	gone := map[string]bool{}
+	var body bytes.Buffer
+	for _, c := range chains {
+		if gone[c] {
+			continue
+		}
+		for _, r := range t.Rules {
+			if r.Target == c {
+				fmt.Fprintf(&body, "-D %s %s\n", r.Chain, r.Spec)
+			}
+		}
+		if t.Chains[c] {
+			fmt.Fprintf(&body, "-F %s\n-X %s\n", c, c)
+			gone[c] = true
+		}
+	}
+	for _, s := range []string{HostportsChain, MasqChain} {
+		if !t.Chains[s] {
+			continue
+		}
+		left := 0
+		for _, r := range t.Rules {
+			if r.Chain == s && !gone[r.Target] {
+				left++
+			}
+		}
+		if left > 0 {
+			continue
+		}
+		for _, r := range t.Rules {
+			if r.Target == s {
+				fmt.Fprintf(&body, "-D %s %s\n", r.Chain, r.Spec)
+			}
+		}
+		fmt.Fprintf(&body, "-X %s\n", s)
+	}
+	if body.Len() == 0 {
+		return nil
+	}
+	return append(append([]byte("*nat\n"), body.Bytes()...), "COMMIT\n"...)
+}
+
+// staleChains returns the attachment chains in t whose rules name network
+// in their comment and that are not in keep.
+func staleChains(t *masq.Table, network string, keep map[string]bool) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range t.Rules {
+		for _, c := range []string{r.Chain, r.Target} {
+			if !strings.HasPrefix(c, DNATPrefix) && !strings.HasPrefix(c, SNATPrefix) {
+				continue
+			}
+			if seen[c] || keep[c] {
+				continue
+			}
+			if n, ok := masq.CommentNetwork(r.Comment); ok && n == network {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}

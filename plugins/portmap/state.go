@@ -1,0 +1,139 @@
+package portmap
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/utils"
+
+	"github.com/weirnet/weir/internal/atomicfile"
+	"github.com/weirnet/weir/internal/flock"
+)
+
+// store keeps one record (a plan, as JSON) per attachment:
+// DIR/NETWORK/CONTAINERID:IFNAME.json. Neither a container id nor a
+// network name may contain ':' or '/', so the name is unambiguous.
+type store struct{ dir string }
+
+const recordExt = ".json"
+
+// lock takes the lock that serialises portmap's changes to the nat table.
+func (s store) lock(ctx context.Context) (*flock.Lock, error) {
+	return flock.Acquire(ctx, filepath.Join(s.dir, ".lock"))
+}
+
+// path returns the record of an attachment, refusing names that could
+// leave the directory.
+func (s store) path(network, containerID, ifName string) (string, error) {
+	if err := utils.ValidateNetworkName(network); err != nil {
+		return "", fmt.Errorf("network name %q: %s", network, err.Msg)
+	}
+	if err := utils.ValidateContainerID(containerID); err != nil {
+		return "", fmt.Errorf("container id %q: %s", containerID, err.Msg)
+	}
+	if err := utils.ValidateInterfaceName(ifName); err != nil {
+		return "", fmt.Errorf("interface name %q: %s", ifName, err.Msg)
+	}
+	return filepath.Join(s.dir, network, containerID+":"+ifName+recordExt), nil
+}
+
+// save writes p's record atomically.
+func (s store) save(p *plan) error {
+	path, err := s.path(p.Network, p.ContainerID, p.IfName)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding portmap record: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("creating portmap state directory: %w", err)
+	}
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("writing portmap record: %w", err)
+	}
+	return nil
+}
+
+// load reads an attachment's record; a missing record is (nil, nil).
+func (s store) load(network, containerID, ifName string) (*plan, error) {
+	path, err := s.path(network, containerID, ifName)
+	if err != nil {
+		return nil, err
+	}
+	return readRecord(path)
+}
+
+func readRecord(path string) (*plan, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading portmap record: %w", err)
+	}
+	p := &plan{}
+	if err := json.Unmarshal(data, p); err != nil {
+		return nil, fmt.Errorf("decoding portmap record %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// remove deletes an attachment's record; a missing one is success.
+func (s store) remove(network, containerID, ifName string) error {
+	path, err := s.path(network, containerID, ifName)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing portmap record: %w", err)
+	}
+	return nil
+}
+
+// record is one record found by list: its attachment (from the file name)
+// and its plan, nil when the file does not decode.
+type record struct {
+	containerID, ifName string
+	plan                *plan
+}
+
+// list returns the records of network. A record that does not decode is
+// returned without a plan (GC still removes it by name) and its error
+// joined into the returned one.
+func (s store) list(network string) ([]record, error) {
+	dir := filepath.Join(s.dir, network)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing portmap records: %w", err)
+	}
+	var out []record
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, recordExt) {
+			continue
+		}
+		id, ifName, ok := strings.Cut(strings.TrimSuffix(name, recordExt), ":")
+		if _, err := s.path(network, id, ifName); !ok || err != nil {
+			continue // not a record portmap wrote
+		}
+		p, err := readRecord(filepath.Join(dir, name))
+		if err != nil {
+			errs = append(errs, err)
+			p = nil
+		}
+		out = append(out, record{containerID: id, ifName: ifName, plan: p})
+	}
+	return out, errors.Join(errs...)
+}
