@@ -42,7 +42,9 @@ func (d *demo) dir(p string) string { return filepath.Join(d.root, p) }
 
 // weir runs the weir CLI with the demo's directories.
 func (d *demo) weir(args ...string) (string, error) {
-	args = append(args, "--conf-dir", d.dir("net.d"), "--plugin-dir", d.bin, "--state-dir", d.dir("state"), "--policy-dir", d.dir("policies"))
+	// The default state directory, /run/weir (the sandbox's own tmpfs): the
+	// policy plugin keeps its engine there too.
+	args = append(args, "--conf-dir", d.dir("net.d"), "--plugin-dir", d.bin, "--policy-dir", d.dir("policies"))
 	cmd := exec.Command(filepath.Join(d.bin, "weir"), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -132,7 +134,7 @@ func (d *demo) run() error {
 // demo's root), writes flannel's subnet.env as flanneld would, and makes
 // the LAN interface macvlan attaches to.
 func (d *demo) setup() error {
-	for _, sub := range []string{"net.d", "policies", "state"} {
+	for _, sub := range []string{"net.d", "policies"} {
 		if err := os.MkdirAll(d.dir(sub), 0o755); err != nil {
 			return err
 		}
@@ -356,7 +358,7 @@ func (d *demo) leftovers() string {
 			nveth++
 		}
 	}
-	recs, _ := os.ReadDir(d.dir("state/containers"))
+	recs, _ := os.ReadDir("/run/weir/containers")
 	s := fmt.Sprintf("weir iptables lines %d, ip6tables lines %d, weir ipsets %d, container veths %d, records %d",
 		count("iptables-save"), count("ip6tables-save"), count("ipset", "list", "-n"), nveth, len(recs))
 	if strings.Count(s, " 0") == 5 {

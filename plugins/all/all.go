@@ -12,6 +12,7 @@ import (
 	"github.com/weirnet/weir/plugins/macvlan"
 	"github.com/weirnet/weir/plugins/pluginkit"
 	"github.com/weirnet/weir/plugins/policy"
+	"github.com/weirnet/weir/plugins/portmap"
 )
 
 // Registry returns a new registry of every plugin weir ships.
@@ -23,5 +24,6 @@ func Registry() pluginkit.Registry {
 		"loopback":   loopback.New(),
 		"macvlan":    macvlan.New(),
 		"policy":     policy.New(),
+		"portmap":    portmap.New(),
 	}
 }

@@ -20,7 +20,8 @@ import (
 
 // connLab is two real containers on a bridge in the sandbox's namespace,
 // each behind a veth whose host end is a bridge port, under policy as
-// host-mode endpoints: a client labelled app=web (frontend, prod) and a
+// host-mode endpoints, with the last two addresses of a /24 the synthetic
+// endpoints fill (so their dispatch rules come last in a full bucket): a client labelled app=web (frontend, prod) and a
 // server labelled app=api (backend, prod) listening on 8080 (which the
 // benchmark's policies allow from the frontend) and 7070 (which they do
 // not, unless api-ingress is edited to allow it).
@@ -83,8 +84,8 @@ func newConnLab(b *testing.B, h *benchHost) *connLab {
 			Mode: compile.Host, PolicyDir: h.policyDir, HostIface: veth, DefaultAction: policy.Allow,
 		}
 	}
-	l.client, l.clientEP = mk("real-client", "10.64.254.2", map[string]string{"app": "web", "tier": "frontend", "env": "prod"})
-	l.server, l.serverEP = mk("real-server", "10.64.254.3", map[string]string{"app": "api", "tier": "backend", "env": "prod"})
+	l.client, l.clientEP = mk("real-client", "10.64.3.253", map[string]string{"app": "web", "tier": "frontend", "env": "prod"})
+	l.server, l.serverEP = mk("real-server", "10.64.3.254", map[string]string{"app": "api", "tier": "backend", "env": "prod"})
 	for _, p := range []int{allowedPort, editedPort} {
 		sandbox.Listen(b, l.server, fmt.Sprintf(":%d", p))
 	}

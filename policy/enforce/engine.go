@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -128,6 +129,13 @@ func (e *Engine) Render(ctx context.Context) (Report, error) { return e.locked(c
 func (e *Engine) Repair(ctx context.Context) (Report, error) { return e.locked(ctx, true) }
 
 func (e *Engine) locked(ctx context.Context, repair bool) (Report, error) {
+	// No index: no endpoint was ever put under policy with this state
+	// directory. Rendering would write the empty state, removing what an
+	// engine with another state directory programmed; there is nothing of
+	// ours to render.
+	if _, err := os.Stat(e.indexPath()); errors.Is(err, fs.ErrNotExist) {
+		return Report{}, nil
+	}
 	unlock, err := e.lock(ctx)
 	if err != nil {
 		return Report{}, err
