@@ -70,10 +70,11 @@ func (c *config) plan(args *skel.CmdArgs, log hclog.Logger) (*plan, error) {
 		return nil, pluginkit.ConfigError("prevResult", "no address of %s: nothing to forward ports to", args.IfName)
 	}
 	for i, m := range pl.Mappings {
-		if m.HostIP == "" {
+		a, ok := m.hostAddr()
+		if !ok {
 			continue
 		}
-		if f := familyOf(netip.MustParseAddr(m.HostIP)); len(pl.addrs(f)) == 0 {
+		if f := familyOf(a); len(pl.addrs(f)) == 0 {
 			log.Warn("skipping a port mapping: the container has no address of its host address's family",
 				"mapping", i, "hostIP", m.HostIP, "family", f.String())
 		}
@@ -116,7 +117,7 @@ func hostIfaces(res *current.Result) []string {
 // setup writes pl's record and rules. The record goes first, so that a
 // crash part way leaves something DEL and GC find; any failure removes the
 // attachment's rules in every family it touched, and its record.
-func setup(ctx context.Context, st store, pl *plan, ifaces []string, log hclog.Logger) (err error) {
+func setup(ctx context.Context, st store, pl *plan, ifaces []string, log hclog.Logger) error {
 	name := attachmentName(pl.Network, pl.ContainerID, pl.IfName)
 	lock, err := st.lock(ctx)
 	if err != nil {

@@ -90,9 +90,9 @@ func TestConcurrentAttachments(t *testing.T) {
 	}
 	for _, v6 := range []bool{false, true} {
 		r := nat(t, v6)
-		for _, hook := range []string{"-A PREROUTING ", "-A OUTPUT ", "-A POSTROUTING "} {
+		for _, hook := range []string{"-A PREROUTING -m addrtype", "-A OUTPUT -m addrtype", `-A POSTROUTING -m comment --comment "weir: portmap"`} {
 			if c := r.Count(hook); c != 1 {
-				t.Errorf("%d %shooks (v6 %v), want 1:\n%s", c, hook, v6, r)
+				t.Errorf("%d hooks %q (v6 %v), want 1:\n%s", c, hook, v6, r)
 			}
 		}
 		if c := r.Count("-A WEIR-HOSTPORTS -m comment"); c != n {

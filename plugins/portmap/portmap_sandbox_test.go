@@ -46,12 +46,15 @@ func TestPublishedPorts(t *testing.T) {
 	for i, ver := range chainingVersions() {
 		t.Run(ver, func(t *testing.T) {
 			l := newLab(t, ver, 10+i, "", false)
-			// A datagram to the host port before ADD leaves an untranslated
-			// conntrack entry for this source port; ADD must drop it.
+			// A udp flow to a host service on the port before ADD: its
+			// conntrack entry (untranslated) outlives the service, and ADD
+			// must drop it or the flow never reaches the container.
 			const udpSrc = 40053
-			if got, err := ask(out, udpSrc, hp(hostIP4, 5300), "early"); err == nil {
-				t.Fatalf("the host answered udp 5300 before ADD: %q", got)
+			stopHost := hostUDP(t, hp(hostIP4, 5300))
+			if got, err := ask(out, udpSrc, hp(hostIP4, 5300), "early"); err != nil || got != "host" {
+				t.Fatalf("the host's own udp service: %q %v", got, err)
 			}
+			stopHost()
 			c := l.add("ctr-"+ver, published...)
 			if c.ip4 == "" || c.ip6 == "" || len(c.res.Interfaces) != 3 {
 				t.Fatalf("portmap did not pass the bridge's dual-stack result on: %+v", c.res)
@@ -116,8 +119,11 @@ func TestPublishedPorts(t *testing.T) {
 				}
 			}
 
-			if err := l.detach(c); err != nil {
-				t.Fatalf("DEL: %v", err)
+			// DEL of portmap alone, without runtimeConfig or prevResult,
+			// while the container still runs: the rules go, so the ports
+			// close, and so does the udp flow that was translated.
+			if _, err := l.invoke("DEL", c.id, l.portmapConf("")); err != nil {
+				t.Fatalf("DEL without runtimeConfig: %v", err)
 			}
 			if left := weirNat(t); len(left) > 0 {
 				t.Errorf("nat rules left after DEL:\n%s", strings.Join(left, "\n"))
@@ -127,14 +133,20 @@ func TestPublishedPorts(t *testing.T) {
 			}
 			noReach(t, "outside after DEL", out, hp(hostIP4, 8080))
 			noReach(t, "IPv6 after DEL", out, hp(hostIP6, 8080))
+			noReach(t, "127.0.0.1 after DEL", nil, hp("127.0.0.1", 8080))
+			reach(t, "the container itself after DEL", out, hp(c.ip4, 80), banner(outIP4))
 			if got, err := ask(out, udpSrc, hp(hostIP4, 5300), "late"); err == nil {
-				t.Errorf("udp from the same source port still reaches the container after DEL: %q", got)
+				t.Errorf("the udp flow still reaches the container after DEL: %q", got)
 			}
-			// DEL again, and without runtimeConfig or prevResult.
-			for i := 0; i < 2; i++ {
-				if _, err := l.invoke("DEL", c.id, l.portmapConf("")); err != nil {
-					t.Errorf("DEL #%d of a deleted attachment: %v", i+2, err)
-				}
+			// The whole chain's DEL (portmap's DEL again), and once more.
+			if err := l.detach(c); err != nil {
+				t.Fatalf("DEL of the chain: %v", err)
+			}
+			if _, err := l.invoke("DEL", c.id, l.portmapConf("")); err != nil {
+				t.Errorf("third DEL: %v", err)
+			}
+			if left := weirNat(t); len(left) > 0 {
+				t.Errorf("nat rules after the chain's DEL:\n%s", strings.Join(left, "\n"))
 			}
 		})
 	}

@@ -36,68 +36,6 @@ func Chains(network, containerID, ifName string) (dn, sn string) {
 	return DNATPrefix + id, SNATPrefix + id
 }
 
-// plan is everything one attachment's rules are rendered from. It is also
-// the record state.go keeps, so DEL and GC see what ADD applied.
-type plan struct {
-	Network      string       `json:"network"`
-	ContainerID  string       `json:"containerID"`
-	IfName       string       `json:"ifName"`
-	Mappings     []mapping    `json:"mappings"`
-	Addrs        []netip.Addr `json:"addresses"`
-	SNAT         bool         `json:"snat"`
-	MarkMasqBit  *int         `json:"markMasqBit,omitempty"`
-	ConditionsV4 []string     `json:"conditionsV4,omitempty"`
-	ConditionsV6 []string     `json:"conditionsV6,omitempty"`
-}
-
-func (p *plan) attachment() masq.Attachment {
-	return masq.Attachment{Network: p.Network, ContainerID: p.ContainerID, IfName: p.IfName}
-}
-
-func (p *plan) chains() (dn, sn string) { return Chains(p.Network, p.ContainerID, p.IfName) }
-
-func familyOf(a netip.Addr) masq.Family {
-	if a.Is4() {
-		return masq.IPv4
-	}
-	return masq.IPv6
-}
-
-// addrs returns the container's addresses of family f.
-func (p *plan) addrs(f masq.Family) []netip.Addr {
-	var out []netip.Addr
-	for _, a := range p.Addrs {
-		if familyOf(a) == f {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// mappings returns the mappings that apply to family f: those without a
-// host address and those whose host address is of that family.
-func (p *plan) mappings(f masq.Family) []mapping {
-	var out []mapping
-	for _, m := range p.Mappings {
-		if m.HostIP == "" || familyOf(netip.MustParseAddr(m.HostIP)) == f {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// families returns the families that get rules: those with both an
-// address and a mapping.
-func (p *plan) families() []masq.Family {
-	var out []masq.Family
-	for _, f := range bothFamilies() {
-		if len(p.addrs(f)) > 0 && len(p.mappings(f)) > 0 {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // ruleSpec is one rule: its chain and its arguments after "-A CHAIN".
 type ruleSpec struct {
 	chain string
@@ -154,8 +92,8 @@ func (p *plan) attachmentRules(f masq.Family) (dnat, snat, jumps []ruleSpec) {
 	comment := []string{"-m", "comment", "--comment", p.attachment().Comment()}
 	addrs := p.addrs(f)
 	var mark string
-	if p.SNAT && p.MarkMasqBit != nil {
-		v := uint32(1) << *p.MarkMasqBit
+	if b := p.MarkMasqBit; p.SNAT && b != nil && *b >= 0 && *b <= 31 {
+		v := uint32(1) << *b
 		mark = fmt.Sprintf("%#x/%#x", v, v)
 	}
 	// Sources that need masquerading: the container itself (hairpin) and,
@@ -174,10 +112,8 @@ func (p *plan) attachmentRules(f masq.Family) (dnat, snat, jumps []ruleSpec) {
 	seen := map[target]bool{}
 	for _, m := range p.mappings(f) {
 		var dst []string
-		if m.HostIP != "" {
-			if ip := netip.MustParseAddr(m.HostIP); !ip.IsUnspecified() {
-				dst = []string{"-d", prefix(ip)}
-			}
+		if ip, ok := m.hostAddr(); ok && !ip.IsUnspecified() {
+			dst = []string{"-d", prefix(ip)}
 		}
 		if mark != "" {
 			for _, s := range sources {
@@ -329,21 +265,24 @@ func teardownBatch(t *masq.Table, chains []string) []byte {
 }
 
 // staleChains returns the attachment chains in t whose rules name network
-// in their comment and that are not in keep.
+// in their comment and that are not in keep, each with its partner (an
+// attachment's DNAT and masquerade chains share their hash), which may have
+// no rule to name the network by.
 func staleChains(t *masq.Table, network string, keep map[string]bool) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, r := range t.Rules {
 		for _, c := range []string{r.Chain, r.Target} {
-			if !strings.HasPrefix(c, DNATPrefix) && !strings.HasPrefix(c, SNATPrefix) {
-				continue
+			id, ok := strings.CutPrefix(c, DNATPrefix)
+			if !ok {
+				id, ok = strings.CutPrefix(c, SNATPrefix)
 			}
-			if seen[c] || keep[c] {
+			if !ok || seen[id] || keep[c] {
 				continue
 			}
 			if n, ok := masq.CommentNetwork(r.Comment); ok && n == network {
-				seen[c] = true
-				out = append(out, c)
+				seen[id] = true
+				out = append(out, DNATPrefix+id, SNATPrefix+id)
 			}
 		}
 	}

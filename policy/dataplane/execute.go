@@ -123,7 +123,7 @@ func (w *Writer) restore(ctx context.Context, st *Stats, f Family, batch []byte)
 // shape CanonicalRule does not know; its printed text is remembered as
 // the rule's alias. It reports whether anything was learned.
 func (w *Writer) verify(ctx context.Context, p *plan, desired, want State, st *Stats) (bool, error) {
-	obs, n, err := readBack(ctx, w.runner, p.families(), false)
+	obs, n, err := readBack(ctx, w.runner, p.families(), false, w.tables)
 	st.Reads += n
 	st.Forks += n
 	if err != nil {

@@ -66,7 +66,7 @@ func (f *fakeRunner) take() []string {
 func fakeWriter(t *testing.T, f *fakeRunner) *Writer {
 	t.Helper()
 	dir := t.TempDir()
-	return New(Config{Runner: f, Backend: "fake", LockPath: filepath.Join(dir, "lock"), CacheDir: filepath.Join(dir, "cache")})
+	return New(Config{Runner: f, Backend: "fake", LockPath: filepath.Join(dir, "lock"), CacheDir: filepath.Join(dir, "cache"), Tables: allTables})
 }
 
 // checkCalls compares recorded calls with the expected ones, exactly.

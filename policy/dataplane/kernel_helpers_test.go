@@ -158,6 +158,9 @@ func kernelWriter(t testing.TB, cfg Config) *Writer {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(dir, "policy")
 	}
+	if cfg.Tables == nil {
+		cfg.Tables = allTables // these tests exercise every table the Writer can own
+	}
 	return New(cfg)
 }
 
@@ -176,3 +179,5 @@ func weirLeft(t testing.TB, nsPath string) string {
 }
 
 func bg() context.Context { return context.Background() }
+
+var allTables = []Table{Filter, Mangle, Raw, Nat}

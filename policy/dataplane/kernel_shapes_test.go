@@ -70,7 +70,7 @@ func roundTripShapes(ctx context.Context, r Runner) (map[Family][]string, error)
 			return nil, err
 		}
 		obs := newObserved()
-		parseIPTablesSave(f, save, &obs)
+		parseIPTablesSave(f, save, &obs, nil)
 		out[f] = obs.Chains[ChainKey(Filter, f, "WEIR-RT")].Rules
 	}
 	return out, nil

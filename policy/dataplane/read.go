@@ -30,10 +30,11 @@ func newObserved() observed {
 	return observed{State: NewState(), misplaced: map[hookGroup]bool{}}
 }
 
-// readBack reads weir's objects: iptables-save of each family given (all
-// tables), and when sets is true, ipset save. Nothing else is read. It
-// returns how many tools it ran.
-func readBack(ctx context.Context, r Runner, fams []Family, sets bool) (observed, int, error) {
+// readBack reads weir's objects: iptables-save of each family given (the
+// tables the Writer owns; nil means every table weir knows), and when sets
+// is true, ipset save. Nothing else is read. It returns how many tools it
+// ran.
+func readBack(ctx context.Context, r Runner, fams []Family, sets bool, tables map[Table]bool) (observed, int, error) {
 	obs := newObserved()
 	runs := 0
 	for _, f := range fams {
@@ -45,7 +46,7 @@ func readBack(ctx context.Context, r Runner, fams []Family, sets bool) (observed
 			}
 			return observed{}, runs, fmt.Errorf("reading %s rules: %w", f, err)
 		}
-		parseIPTablesSave(f, out, &obs)
+		parseIPTablesSave(f, out, &obs, tables)
 	}
 	if sets {
 		runs++
@@ -62,7 +63,10 @@ func readBack(ctx context.Context, r Runner, fams []Family, sets bool) (observed
 // as printed, and the hooks: rules in built-in chains that jump or go to a
 // WEIR- chain. Everything else in the output is skipped. A hook group is
 // misplaced when a rule that is not a weir hook comes before one that is.
-func parseIPTablesSave(f Family, out []byte, obs *observed) {
+// Only the tables in owned are looked at (nil: every table weir knows):
+// other weir components keep WEIR- chains of their own elsewhere (nat:
+// masquerade, host ports), and those are not this Writer's to remove.
+func parseIPTablesSave(f Family, out []byte, obs *observed, owned map[Table]bool) {
 	var table Table
 	known := false
 	pos := map[string]int{}   // rules seen per built-in chain
@@ -75,6 +79,7 @@ func parseIPTablesSave(f Family, out []byte, obs *observed) {
 		case strings.HasPrefix(line, "*"):
 			table = Table(strings.TrimSpace(line[1:]))
 			_, known = builtinChains[table]
+			known = known && (owned == nil || owned[table])
 			clear(pos)
 			clear(hooks)
 		case !known:

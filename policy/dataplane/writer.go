@@ -30,6 +30,11 @@ type Config struct {
 	// CacheDir holds one cache file per network namespace,
 	// dataplane-<netns inode>.json (DefaultCacheDir).
 	CacheDir string
+	// Tables are the iptables tables this Writer owns: WEIR- chains and
+	// hooks elsewhere belong to other parts of weir (masquerade and host
+	// ports keep theirs in nat) and are never read or removed. Default:
+	// filter only, where policy lives.
+	Tables []Table
 	// NoCache makes every Apply read the kernel back, as Repair does.
 	NoCache bool
 	// Log receives warnings (a stale cache, a rule iptables prints
@@ -52,6 +57,7 @@ type Writer struct {
 	recent  recentCache          // the cache file last read or written
 	rules   map[ruleKey]ruleInfo // canonical rules seen lately
 	aliases map[string]string    // family+canonical rule -> how iptables-save printed it
+	tables  map[Table]bool       // the tables this Writer owns
 }
 
 // New returns a Writer. Nothing is run until the first call.
@@ -66,7 +72,14 @@ func New(cfg Config) *Writer {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Writer{cfg: cfg, log: log, sem: make(chan struct{}, 1), aliases: map[string]string{}, memo: newCanonMemo()}
+	if len(cfg.Tables) == 0 {
+		cfg.Tables = []Table{Filter}
+	}
+	tables := map[Table]bool{}
+	for _, t := range cfg.Tables {
+		tables[t] = true
+	}
+	return &Writer{cfg: cfg, log: log, sem: make(chan struct{}, 1), aliases: map[string]string{}, memo: newCanonMemo(), tables: tables}
 }
 
 // Backend returns the backend the Writer uses, detecting it if needed.
@@ -98,7 +111,7 @@ func (w *Writer) Read(ctx context.Context) (State, error) {
 		return State{}, fmt.Errorf("reading dataplane: %w", err)
 	}
 	defer lock.unlock()
-	obs, _, err := readBack(ctx, w.runner, []Family{IPv4, IPv6}, true)
+	obs, _, err := readBack(ctx, w.runner, []Family{IPv4, IPv6}, true, w.tables)
 	if err != nil {
 		return State{}, fmt.Errorf("reading dataplane: %w", err)
 	}
@@ -273,7 +286,7 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 
 // readCurrent reads everything of weir's back.
 func (w *Writer) readCurrent(ctx context.Context, st *Stats) (current, error) {
-	obs, n, err := readBack(ctx, w.runner, []Family{IPv4, IPv6}, true)
+	obs, n, err := readBack(ctx, w.runner, []Family{IPv4, IPv6}, true, w.tables)
 	st.Reads += n
 	st.Forks += n
 	if err != nil {

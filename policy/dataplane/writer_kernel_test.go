@@ -1,9 +1,11 @@
 package dataplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -417,4 +419,25 @@ func TestKernelRejectedBatchNamesTheLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkKernelState(t, got, good)
+}
+
+// TestKernelOtherWeirTablesAreNotOwned: a Writer owning only filter (the
+// default, the policy's) never removes the WEIR- chains other parts of
+// weir keep in nat (masquerade, host ports).
+func TestKernelOtherWeirTablesAreNotOwned(t *testing.T) {
+	w := kernelWriter(t, Config{Tables: []Table{Filter}})
+	batch := "*nat\n:WEIR-MASQ-0123456789abcdef - [0:0]\n-A WEIR-MASQ-0123456789abcdef -j MASQUERADE\n" +
+		"-A POSTROUTING -s 10.9.9.9/32 -j WEIR-MASQ-0123456789abcdef\nCOMMIT\n"
+	cmd := exec.Command("iptables-restore", "--noflush")
+	cmd.Stdin = strings.NewReader(batch)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("seeding a nat chain: %v %s", err, out)
+	}
+	if _, err := w.Repair(context.Background(), NewState()); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("iptables-save", "-t", "nat").Output()
+	if !strings.Contains(string(out), "-A POSTROUTING -s 10.9.9.9/32 -j WEIR-MASQ-0123456789abcdef") {
+		t.Errorf("a filter-only Writer removed a nat chain of another weir component:\n%s", out)
+	}
 }

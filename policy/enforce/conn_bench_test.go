@@ -103,12 +103,12 @@ func (l *connLab) dial(port int, timeout time.Duration) error {
 	})
 }
 
-// connectBlock opens and closes count connections from the client to the
+// connectBlock opens and closes count connections from the client to
 // server's allowed port in one pass through the client's namespace, and
 // returns each connection's time.
-func (l *connLab) connectBlock(count int) (timings, error) {
+func (l *connLab) connectBlock(server compile.Endpoint, count int) (timings, error) {
 	ts := make(timings, 0, count)
-	addr := netip.AddrPortFrom(l.serverEP.IPs[0], allowedPort).String()
+	addr := netip.AddrPortFrom(server.IPs[0], allowedPort).String()
 	err := l.client.Do(func(ns.NetNS) error {
 		for i := 0; i < count; i++ {
 			start := time.Now()
@@ -130,7 +130,7 @@ func (l *connLab) connectBlock(count int) (timings, error) {
 // real containers on a bridge with 1,000 synthetic endpoints and 100
 // policies installed ("policy") and with none of weir's objects in the
 // kernel at all ("none"), in alternating blocks of 200 connections; each
-// b.N is one block of each. A third variant, "ct-only", has a single
+// b.N is one block of each variant. A third variant, "ct-only", has a single
 // conntrack rule in FORWARD and nothing else: the cost of connection
 // tracking alone, which any stateful policy pays. Both containers are endpoints the policies
 // select and allow (web -> api:8080); a connection to a port the policies
@@ -192,7 +192,7 @@ func BenchmarkConnectionRate(b *testing.B) {
 	// Warm up every path.
 	for v := range names {
 		set(v)
-		if _, err := l.connectBlock(block); err != nil {
+		if _, err := l.connectBlock(l.serverEP, block); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -206,7 +206,7 @@ func BenchmarkConnectionRate(b *testing.B) {
 			set(v)
 			b.StartTimer()
 			start := time.Now()
-			ts, err := l.connectBlock(block)
+			ts, err := l.connectBlock(l.serverEP, block)
 			walls[v] += time.Since(start)
 			if err != nil {
 				b.Fatalf("%s: %v", names[v], err)

@@ -20,14 +20,21 @@ import (
 // into its steps, timed one by one the way Attach runs them: read the
 // index, load the policies, compile, apply (the dataplane Writer: cache,
 // canonical forms, diff, the restores), write the index. With
-// WEIR_BENCH_DEBUG set the Writer logs each tool it runs.
+// WEIR_BENCH_DEBUG set every restore batch is logged (go test -v) with
+// its duration.
 func BenchmarkAttachPhases(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("eps=%d", n), func(b *testing.B) {
 			h := newBenchHost(b)
 			e := h.populate(b, n)
 			if os.Getenv("WEIR_BENCH_DEBUG") != "" {
+				r, err := dataplane.NewExecRunner(dataplane.NFT)
+				if err != nil {
+					b.Fatal(err)
+				}
 				e = New(h.stateDir, hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: os.Stderr}))
+				e.Writer = dataplane.New(dataplane.Config{Runner: tapRunner{r, b}, Backend: dataplane.NFT,
+					LockPath: filepath.Join(h.stateDir, "dataplane.lock"), CacheDir: filepath.Join(h.stateDir, "policy")})
 			}
 			ep := h.newEndpoint(n)
 			names := []string{"read-index", "load-policies", "compile", "apply", "write-index", "detach"}
@@ -79,21 +86,35 @@ func BenchmarkAttachPhases(b *testing.B) {
 
 // BenchmarkToolFloor times the tools the Writer runs, with no endpoint
 // and with 1,000 endpoints under 100 policies in the kernel: what a
-// render cannot go below while it forks them.
+// render cannot go below while it forks them. The restore batches touch
+// only chains of their own (WEIR-FLOOR*): "new-chain" creates a chain and
+// appends to it, "append" and "insert" add a rule to an existing chain,
+// "delete" removes one by specification, "rewrite" declares (flushes) and
+// refills a chain of one rule, as the Writer rewrites a small chain.
 func BenchmarkToolFloor(b *testing.B) {
+	const rule = `-m comment --comment "weir: floor" -j RETURN`
+	restore4 := []string{"iptables-restore", "--noflush"}
 	cmds := []struct {
 		name  string
 		args  []string
-		stdin string
+		stdin func(i int) string
 	}{
-		{"iptables-version", []string{"iptables", "--version"}, ""},
-		{"iptables-save", []string{"iptables-save"}, ""},
-		{"ip6tables-save", []string{"ip6tables-save"}, ""},
-		{"ipset-save", []string{"ipset", "save"}, ""},
-		{"restore4-noop", []string{"iptables-restore", "--noflush"}, "*filter\nCOMMIT\n"},
-		{"restore6-noop", []string{"ip6tables-restore", "--noflush"}, "*filter\nCOMMIT\n"},
-		{"restore4-one-chain", []string{"iptables-restore", "--noflush"}, "*filter\n:WEIR-FLOOR - [0:0]\n-A WEIR-FLOOR -m comment --comment \"weir: floor\" -j RETURN\nCOMMIT\n"},
-		{"ipset-restore-one", []string{"ipset", "restore"}, "create weir-floor hash:ip family inet -exist\nadd weir-floor 10.1.1.1 -exist\ndestroy weir-floor\n"},
+		{"iptables-version", []string{"iptables", "--version"}, nil},
+		{"iptables-save", []string{"iptables-save"}, nil},
+		{"ip6tables-save", []string{"ip6tables-save"}, nil},
+		{"ipset-save", []string{"ipset", "save"}, nil},
+		{"restore4-noop", restore4, func(int) string { return "*filter\nCOMMIT\n" }},
+		{"restore6-noop", []string{"ip6tables-restore", "--noflush"}, func(int) string { return "*filter\nCOMMIT\n" }},
+		{"restore4-new-chain", restore4, func(i int) string {
+			return fmt.Sprintf("*filter\n:WEIR-FLOOR-%d - [0:0]\n-A WEIR-FLOOR-%d %s\nCOMMIT\n", i, i, rule)
+		}},
+		{"restore4-append", restore4, func(int) string { return "*filter\n-A WEIR-FLOOR " + rule + "\nCOMMIT\n" }},
+		{"restore4-insert", restore4, func(int) string { return "*filter\n-I WEIR-FLOOR 1 -s 10.9.9.9/32 " + rule + "\nCOMMIT\n" }},
+		{"restore4-delete", restore4, func(int) string { return "*filter\n-D WEIR-FLOOR -s 10.9.9.9/32 " + rule + "\nCOMMIT\n" }},
+		{"restore4-rewrite", restore4, func(int) string { return "*filter\n:WEIR-FLOOR-RW - [0:0]\n-A WEIR-FLOOR-RW " + rule + "\nCOMMIT\n" }},
+		{"ipset-restore-one", []string{"ipset", "restore"}, func(int) string {
+			return "create weir-floor hash:ip family inet -exist\nadd weir-floor 10.1.1.1 -exist\ndestroy weir-floor\n"
+		}},
 	}
 	for _, n := range []int{0, 1000} {
 		b.Run(fmt.Sprintf("eps=%d", n), func(b *testing.B) {
@@ -101,11 +122,16 @@ func BenchmarkToolFloor(b *testing.B) {
 			if n > 0 {
 				h.populate(b, n)
 			}
+			if out, err := exec.Command("iptables", "-N", "WEIR-FLOOR").CombinedOutput(); err != nil {
+				b.Fatalf("iptables -N WEIR-FLOOR: %v: %s", err, out)
+			}
 			ts := make([]timings, len(cmds))
 			for i := 0; i < b.N; i++ {
 				for k, c := range cmds {
 					cmd := exec.Command(c.args[0], c.args[1:]...)
-					cmd.Stdin = strings.NewReader(c.stdin)
+					if c.stdin != nil {
+						cmd.Stdin = strings.NewReader(c.stdin(i))
+					}
 					start := time.Now()
 					if out, err := cmd.CombinedOutput(); err != nil {
 						b.Fatalf("%s: %v: %s", c.name, err, out)
@@ -113,8 +139,19 @@ func BenchmarkToolFloor(b *testing.B) {
 					ts[k] = append(ts[k], time.Since(start))
 				}
 			}
-			if out, err := exec.Command("sh", "-c", "iptables -F WEIR-FLOOR && iptables -X WEIR-FLOOR").CombinedOutput(); err != nil {
-				b.Fatalf("removing WEIR-FLOOR: %v: %s", err, out)
+			var clean strings.Builder
+			clean.WriteString("*filter\n")
+			for _, c := range []string{"WEIR-FLOOR", "WEIR-FLOOR-RW"} {
+				fmt.Fprintf(&clean, "-F %s\n-X %s\n", c, c)
+			}
+			for i := 0; i < b.N; i++ {
+				fmt.Fprintf(&clean, "-F WEIR-FLOOR-%d\n-X WEIR-FLOOR-%d\n", i, i)
+			}
+			clean.WriteString("COMMIT\n")
+			cmd := exec.Command("iptables-restore", "--noflush")
+			cmd.Stdin = strings.NewReader(clean.String())
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("removing the WEIR-FLOOR chains: %v: %s", err, out)
 			}
 			for k, c := range cmds {
 				b.ReportMetric(ms(ts[k].median()), "ms-median/"+c.name)
@@ -219,4 +256,24 @@ func BenchmarkAttachCPU(b *testing.B) {
 			})
 		}
 	}
+}
+
+// tapRunner logs every restore batch a Writer runs, with its duration.
+type tapRunner struct {
+	dataplane.Runner
+	b *testing.B
+}
+
+func (t tapRunner) Restore(ctx context.Context, f dataplane.Family, in []byte) error {
+	start := time.Now()
+	err := t.Runner.Restore(ctx, f, in)
+	t.b.Logf("iptables-restore %s, %v:\n%s", f, time.Since(start), in)
+	return err
+}
+
+func (t tapRunner) IPSetRestore(ctx context.Context, in []byte) error {
+	start := time.Now()
+	err := t.Runner.IPSetRestore(ctx, in)
+	t.b.Logf("ipset restore, %v:\n%s", time.Since(start), in)
+	return err
 }
