@@ -29,6 +29,8 @@ type Endpoint struct {
 	HostIface     string        // host-side veth, for Host mode
 	NetNS         string        // the container's namespace, for NetNS mode
 	DefaultAction policy.Action // for directions no policy selects: allow or deny
+
+	key string // endpointKey, set by Compile on its own copy
 }
 
 // Output is the compiled dataplane: the host's state and, for each endpoint
@@ -45,7 +47,8 @@ var families = []dataplane.Family{dataplane.IPv4, dataplane.IPv6}
 // pols has no policies). It is a pure function: same input, same output, so
 // the writer only rewrites what changed.
 func Compile(pols map[string]*policy.Set, eps []Endpoint) (*Output, error) {
-	c := &compiler{pols: pols, eps: sortEndpoints(eps), out: &Output{Host: dataplane.NewState(), NetNS: map[string]dataplane.State{}}}
+	c := &compiler{pols: pols, eps: sortEndpoints(eps), out: &Output{Host: dataplane.NewState(), NetNS: map[string]dataplane.State{}},
+		selecting: map[string][]*policy.Policy{}}
 	for i := range c.eps {
 		if err := c.validate(&c.eps[i]); err != nil {
 			return nil, err
@@ -69,11 +72,17 @@ type compiler struct {
 	pols map[string]*policy.Set
 	eps  []Endpoint
 	out  *Output
+	// selecting memoises policiesFor by policy directory, direction and
+	// label set: endpoints far outnumber distinct label sets.
+	selecting map[string][]*policy.Policy
 }
 
 func sortEndpoints(eps []Endpoint) []Endpoint {
 	out := append([]Endpoint(nil), eps...)
-	sort.Slice(out, func(i, j int) bool { return endpointKey(&out[i]) < endpointKey(&out[j]) })
+	for i := range out {
+		out[i].key = hash16(out[i].Network, out[i].ID, out[i].IfName)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
 }
 

@@ -14,9 +14,15 @@ import (
 // same chain just returns to OUTPUT.
 func (b *builder) endpointChains(ep *Endpoint, f dataplane.Family) {
 	comment := epComment(ep)
+	addrs := addrsOf(ep, f)
+	if len(addrs) == 0 && ep.Mode == Host {
+		// Nothing of this family may leave it, and nothing reaches it by
+		// address: the dispatch names no ingress chain for it.
+		addChain(b.st, f, egressChain(ep), []string{newRule(comment + " no address").jump("DROP")})
+		return
+	}
 	// Egress: anti-spoofing first.
 	var eg []string
-	addrs := addrsOf(ep, f)
 	if f == dataplane.IPv6 && len(addrs) > 0 {
 		// Neighbour discovery uses link-local sources: let it through
 		// (unmarked: it is not allowed as egress to an endpoint).
@@ -46,6 +52,7 @@ func (b *builder) endpointChains(ep *Endpoint, f dataplane.Family) {
 // a drop; or the default action when nothing selects the endpoint.
 func (b *builder) verdict(ep *Endpoint, dir policy.Direction, f dataplane.Family, how, allowed string) []string {
 	comment := epComment(ep)
+	qc := quote(comment)
 	allow := func(r *rule) string {
 		if how == "-g" {
 			return r.goTo(allowed)
@@ -59,11 +66,18 @@ func (b *builder) verdict(ep *Endpoint, dir policy.Direction, f dataplane.Family
 		}
 		return []string{allow(newRule(comment + " default allow"))}
 	}
-	rules := []string{newRule(comment).jump("MARK", "--set-xmark", "0x0/"+markAllow)}
+	rules := make([]string, 0, 2*len(pols)+2)
+	rules = append(rules, newRuleQ(qc).jump("MARK", "--set-xmark", "0x0/"+markAllow))
+	base := qc[:len(qc)-1]
 	for _, p := range pols {
+		qn, ok := b.qnames[p.Name]
+		if !ok {
+			qn = quote(" policy=" + sanitize(p.Name))[1:]
+			b.qnames[p.Name] = qn
+		}
 		rules = append(rules,
-			newRule(comment+" policy="+sanitize(p.Name)).jump(b.policyChain(ep.PolicyDir, p, dir, f)),
-			allow(newRule(comment).match(markMatch(markAllow)...)))
+			newRuleQ(base+qn).jump(b.policyChain(ep.PolicyDir, p, dir, f)),
+			allow(newRuleQ(qc).match(markMatch(markAllow)...)))
 	}
 	return append(rules, newRule(comment+" no rule matched").jump("DROP"))
 }

@@ -40,7 +40,12 @@ func famTag(f dataplane.Family) string {
 }
 
 // endpointKey identifies an attachment: network, container, interface.
-func endpointKey(ep *Endpoint) string { return hash16(ep.Network, ep.ID, ep.IfName) }
+func endpointKey(ep *Endpoint) string {
+	if ep.key != "" {
+		return ep.key
+	}
+	return hash16(ep.Network, ep.ID, ep.IfName)
+}
 
 func egressChain(ep *Endpoint) string  { return "WEIR-EG-" + endpointKey(ep) }
 func ingressChain(ep *Endpoint) string { return "WEIR-IN-" + endpointKey(ep) }

@@ -2,6 +2,7 @@ package compile
 
 import (
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -12,13 +13,20 @@ import (
 // builder fills one namespace's state, generating each policy chain and
 // peer set once however many endpoints use it.
 type builder struct {
-	c    *compiler
-	st   *dataplane.State
-	done map[string]bool // chains and sets already generated
+	c      *compiler
+	st     *dataplane.State
+	done   map[string]bool // chains and sets already generated
+	pnames map[pchainKey]string
+	qnames map[string]string // policy name -> quoted sanitized name
+}
+
+type pchainKey struct {
+	dir, name string
+	ingress   bool
 }
 
 func (c *compiler) newBuilder(st *dataplane.State) *builder {
-	return &builder{c: c, st: st, done: map[string]bool{}}
+	return &builder{c: c, st: st, done: map[string]bool{}, pnames: map[pchainKey]string{}, qnames: map[string]string{}}
 }
 
 // policiesFor returns the policies selecting ep in dir, in order.
@@ -27,13 +35,47 @@ func (c *compiler) policiesFor(ep *Endpoint, dir policy.Direction) []*policy.Pol
 	if set == nil {
 		return nil
 	}
-	return set.Selecting(ep.Labels, dir)
+	k := labelsKey(ep.PolicyDir, dir, ep.Labels)
+	if ps, ok := c.selecting[k]; ok {
+		return ps
+	}
+	ps := set.Selecting(ep.Labels, dir)
+	c.selecting[k] = ps
+	return ps
+}
+
+// labelsKey identifies a label set under a policy directory and direction.
+func labelsKey(dir string, d policy.Direction, labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	n := len(dir) + len(d) + 2
+	for k, v := range labels {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 2
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(dir)
+	b.WriteByte(0)
+	b.WriteString(string(d))
+	for _, k := range keys {
+		b.WriteByte(0)
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(labels[k])
+	}
+	return b.String()
 }
 
 // policyChain generates the chain of p's rules for dir and family f (once)
 // and returns its name.
 func (b *builder) policyChain(policyDir string, p *policy.Policy, dir policy.Direction, f dataplane.Family) string {
-	name := policyChain(policyDir, p.Name, dir == policy.Ingress)
+	pk := pchainKey{policyDir, p.Name, dir == policy.Ingress}
+	name, ok := b.pnames[pk]
+	if !ok {
+		name = policyChain(policyDir, p.Name, dir == policy.Ingress)
+		b.pnames[pk] = name
+	}
 	if b.done[string(f)+name] {
 		return name
 	}

@@ -8,13 +8,17 @@ import (
 // rule builds one rule specification in the order iptables-save prints it:
 // addresses and interfaces, protocol, matches, comment, target.
 type rule struct {
-	parts   []string
-	matches []string
-	comment string
-	target  string
+	parts    []string
+	matches  []string
+	comment  string
+	qcomment string // comment already quoted, when set
+	target   string
 }
 
 func newRule(comment string) *rule { return &rule{comment: comment} }
+
+// newRuleQ is newRule with the comment already quoted.
+func newRuleQ(quoted string) *rule { return &rule{qcomment: quoted} }
 
 func (r *rule) src(s string) *rule    { r.parts = append(r.parts, "-s", s); return r }
 func (r *rule) notSrc(s string) *rule { r.parts = append(r.parts, "!", "-s", s); return r }
@@ -33,14 +37,40 @@ func (r *rule) goTo(chain string) string {
 }
 
 func (r *rule) String() string {
-	var b []string
-	b = append(b, r.parts...)
-	b = append(b, r.matches...)
-	if r.comment != "" {
-		b = append(b, "-m comment --comment "+quote(r.comment))
+	qc := r.qcomment
+	if qc == "" && r.comment != "" {
+		qc = quote(r.comment)
 	}
-	b = append(b, r.target)
-	return strings.Join(b, " ")
+	n := len(r.target) + len(qc) + 24
+	for _, p := range r.parts {
+		n += len(p) + 1
+	}
+	for _, m := range r.matches {
+		n += len(m) + 1
+	}
+	var b strings.Builder
+	b.Grow(n)
+	sep := func() {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+	}
+	for _, p := range r.parts {
+		sep()
+		b.WriteString(p)
+	}
+	for _, m := range r.matches {
+		sep()
+		b.WriteString(m)
+	}
+	if qc != "" {
+		sep()
+		b.WriteString("-m comment --comment ")
+		b.WriteString(qc)
+	}
+	sep()
+	b.WriteString(r.target)
+	return b.String()
 }
 
 func quote(s string) string { return strconv.Quote(s) }

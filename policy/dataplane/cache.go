@@ -37,6 +37,8 @@ type cacheFile struct {
 	Rules      map[string][]string  `json:"rules,omitempty"`  // ChainKey -> rules, for chains of editMin rules or more
 	Hooks      []cachedHook         `json:"hooks,omitempty"`
 	Aliases    map[string]string    `json:"aliases,omitempty"` // see Writer.aliases
+	Raw        map[string]string    `json:"raw,omitempty"`     // ChainKey -> digest of the rules as given
+	Sums       map[string]string    `json:"sums,omitempty"`    // ChainKey -> ruleSums, for chains the cache keeps no rules of
 }
 
 type cachedSet struct {
@@ -153,7 +155,7 @@ func (c *cacheFile) current(id netnsID, b Backend) (current, bool) {
 	if c == nil || !c.Valid || id.cookie == 0 || c.Cookie != id.cookie || c.Backend != b {
 		return current{}, false
 	}
-	cur := current{Sets: make(map[string]IPSet, len(c.Sets)), Chains: c.Chains, Rules: c.Rules}
+	cur := current{Sets: make(map[string]IPSet, len(c.Sets)), Chains: c.Chains, Rules: c.Rules, Sums: c.Sums}
 	if cur.Chains == nil {
 		cur.Chains = map[string]string{}
 	}
@@ -171,6 +173,9 @@ func (c *cacheFile) current(id netnsID, b Backend) (current, bool) {
 func storeCache(path string, c cacheFile, want current, valid bool) (*cacheFile, error) {
 	c.Version, c.Valid = cacheVersion, valid
 	c.Sets, c.Chains, c.Rules, c.Hooks = nil, nil, nil, nil
+	if !valid {
+		c.Raw, c.Sums = nil, nil
+	}
 	if valid {
 		c.Chains, c.Rules = want.Chains, want.Rules
 		c.Sets = make(map[string]cachedSet, len(want.Sets))

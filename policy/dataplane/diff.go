@@ -14,6 +14,7 @@ type current struct {
 	Sets      map[string]IPSet
 	Chains    map[string]string   // ChainKey -> digest of the rules
 	Rules     map[string][]string // ChainKey -> rules, where known (see editMin)
+	Sums      map[string]string   // ChainKey -> ruleSums of the rules, where Rules is not known
 	Hooks     []Hook
 	misplaced map[hookGroup]bool // only known after a read-back
 }
@@ -155,6 +156,11 @@ func diff(cur current, want State, digests map[string]string) *plan {
 		tp := p.table(ch.Family, ch.Table)
 		if oldRules, known := cur.Rules[key]; exists && known && !force {
 			if e, ok := editOf(ch.Name, oldRules, ch.Rules); ok {
+				tp.edit = append(tp.edit, e)
+				continue
+			}
+		} else if sums, known := cur.Sums[key]; exists && known && !force {
+			if e, ok := insertsOf(ch.Name, sums, ch.Rules); ok {
 				tp.edit = append(tp.edit, e)
 				continue
 			}

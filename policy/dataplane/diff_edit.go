@@ -1,6 +1,10 @@
 package dataplane
 
-import "slices"
+import (
+	"fmt"
+	"hash/fnv"
+	"slices"
+)
 
 // editMin is the number of rules from which the cache keeps a chain's
 // rules and not only their digest, so that a change that only inserts or
@@ -55,6 +59,48 @@ func editOf(name string, old, new []string) (chainEdit, bool) {
 		}
 	default:
 		return chainEdit{}, false
+	}
+	return e, true
+}
+
+// ruleSum is a short checksum of one rule: enough to tell the rules of
+// one small chain apart.
+func ruleSum(r string) string {
+	h := fnv.New32a()
+	h.Write([]byte(r))
+	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// ruleSums concatenates the ruleSums of rules.
+func ruleSums(rules []string) string {
+	b := make([]byte, 0, 8*len(rules))
+	for _, r := range rules {
+		b = append(b, ruleSum(r)...)
+	}
+	return string(b)
+}
+
+// insertsOf returns the edit that turns a chain whose rules have the
+// ruleSums old into new when new only adds rules (their text is new's).
+func insertsOf(name, old string, new []string) (chainEdit, bool) {
+	if len(old)%8 != 0 || slices.Contains(new, "") {
+		return chainEdit{}, false
+	}
+	e := chainEdit{name: name}
+	j := 0
+	for i, r := range new {
+		if j < len(old) && old[j:j+8] == ruleSum(r) {
+			j += 8
+			continue
+		}
+		pos := i + 1
+		if j == len(old) {
+			pos = 0
+		}
+		e.ins = append(e.ins, ruleInsert{pos, r})
+	}
+	if j != len(old) {
+		return chainEdit{}, false // something was removed
 	}
 	return e, true
 }

@@ -13,14 +13,29 @@ import (
 type canonMemo struct {
 	chains, nextChains map[string]memoChain
 	sets, nextSets     map[string]memoSet
+	// seed is what the cache file says about chains a fresh Writer has
+	// not canonicalised: a chain whose rules, as given, have the digest
+	// raw is canonically the cached one and needs no parsing.
+	seed map[string]seedChain
+}
+
+type seedChain struct {
+	raw, digest, sums string
+	rules             []string // canonical, for chains the cache keeps rules of
 }
 
 type memoChain struct {
-	raw    []string   // the rules as given
-	infos  []ruleInfo // their canonical forms
-	out    Chain      // canonical
-	refs   []ruleRef
-	digest string
+	raw       []string   // the rules as given
+	infos     []ruleInfo // their canonical forms
+	out       Chain      // canonical
+	refs      []ruleRef
+	digest    string
+	rawDigest string // digest of raw
+	sums      string // ruleSums of the canonical rules, for chains below editMin
+	// seeded marks an entry taken from the cache file: its canonical
+	// rules may be unknown (nil), so it serves only the call that seeded
+	// it (the state diffed against that same cache), never a later call.
+	seeded bool
 }
 
 type memoSet struct {
@@ -37,9 +52,17 @@ func (m *canonMemo) chain(key string, ch Chain, canon ruleFunc) (memoChain, erro
 		if m.nextChains == nil {
 			m.nextChains = make(map[string]memoChain, len(m.chains))
 		}
-		if old, ok := m.chains[key]; ok && slices.Equal(old.raw, ch.Rules) {
+		if old, ok := m.chains[key]; ok && !old.seeded && slices.Equal(old.raw, ch.Rules) {
 			m.nextChains[key] = old
 			return old, nil
+		}
+		if s, ok := m.seed[key]; ok {
+			if rd := digest(ch.Rules); rd == s.raw {
+				c := memoChain{out: Chain{Table: ch.Table, Family: ch.Family, Name: ch.Name, Rules: s.rules},
+					raw: slices.Clone(ch.Rules), digest: s.digest, rawDigest: rd, sums: s.sums, seeded: true}
+				m.nextChains[key] = c
+				return c, nil
+			}
 		}
 	}
 	c := memoChain{out: Chain{Table: ch.Table, Family: ch.Family, Name: ch.Name}}
@@ -52,6 +75,9 @@ func (m *canonMemo) chain(key string, ch Chain, canon ruleFunc) (memoChain, erro
 	var old memoChain
 	if m != nil {
 		old = m.chains[key]
+		if old.seeded {
+			old = memoChain{} // seeded from the cache: no per-rule forms
+		}
 	}
 	j := 0
 	for i, r := range ch.Rules {
@@ -77,6 +103,10 @@ func (m *canonMemo) chain(key string, ch Chain, canon ruleFunc) (memoChain, erro
 	if m != nil {
 		c.raw = slices.Clone(ch.Rules)
 		c.digest = digest(c.out.Rules)
+		c.rawDigest = digest(c.raw)
+		if len(c.out.Rules) < editMin {
+			c.sums = ruleSums(c.out.Rules)
+		}
 		m.nextChains[key] = c
 	}
 	return c, nil
@@ -129,7 +159,21 @@ func (m *canonMemo) abort() {
 // reset forgets everything (after learning an alias, canonical texts
 // change).
 func (m *canonMemo) reset() {
-	m.chains, m.nextChains, m.sets, m.nextSets = nil, nil, nil, nil
+	m.chains, m.nextChains, m.sets, m.nextSets, m.seed = nil, nil, nil, nil, nil
+}
+
+// raws returns the raw digests of the chains of the last call, and the
+// rule sums of those below editMin.
+func (m *canonMemo) raws() (map[string]string, map[string]string) {
+	out := make(map[string]string, len(m.chains))
+	sums := map[string]string{}
+	for k, c := range m.chains {
+		out[k] = c.rawDigest
+		if c.sums != "" {
+			sums[k] = c.sums
+		}
+	}
+	return out, sums
 }
 
 // canonical validates desired and renders it canonically, with the

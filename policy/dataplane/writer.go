@@ -216,6 +216,7 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 	}
 	meta := cacheFile{Backend: w.backend, Cookie: id.cookie}
 	var cur current
+	seeded := false
 	if path != "" {
 		if c := w.recent.load(path); c != nil {
 			meta.Generation = c.Generation
@@ -227,11 +228,19 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 			}
 			if !repair {
 				cur, st.FromCache = c.current(id, w.backend)
+				if st.FromCache && w.memo.chains == nil && len(c.Raw) > 0 {
+					seeded = true
+					w.memo.seed = make(map[string]seedChain, len(c.Raw))
+					for k, r := range c.Raw {
+						w.memo.seed[k] = seedChain{raw: r, digest: c.Chains[k], rules: c.Rules[k], sums: c.Sums[k]}
+					}
+				}
 			}
 		}
 	}
 
 	want, digests, err := w.canonical(desired)
+	w.memo.seed = nil
 	if err != nil {
 		return st, fmt.Errorf("checking desired state: %w", err)
 	}
@@ -241,10 +250,27 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 		}
 	}
 	p := diff(cur, want, digests)
+	if seeded && len(p.replace) > 0 {
+		// A set changes type: every chain matching it is rewritten, which
+		// needs the rules of chains taken from the cache too.
+		w.memo.reset()
+		if want, digests, err = w.canonical(desired); err != nil {
+			return st, err
+		}
+		p = diff(cur, want, digests)
+	}
 	err = w.execute(ctx, p, &st)
 	if err != nil && st.FromCache {
 		w.log.Warn("dataplane differs from the cache; reading it back", "error", err)
 		st.Fallback = true
+		if seeded {
+			// Chains taken from the cache may lack their rules: render
+			// them all before diffing against the kernel.
+			w.memo.reset()
+			if want, digests, err = w.canonical(desired); err != nil {
+				return st, err
+			}
+		}
 		if cur, err2 := w.readCurrent(ctx, &st); err2 != nil {
 			err = errors.Join(err, err2)
 		} else {
@@ -277,6 +303,7 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 	st.Generation = meta.Generation
 	if path != "" && (!p.empty() || !st.FromCache) {
 		meta.Aliases = w.aliases
+		meta.Raw, meta.Sums = w.memo.raws()
 		if err := w.recent.store(path, meta, current{Sets: want.Sets, Chains: digests, Rules: bigRules(want), Hooks: want.Hooks}, true); err != nil {
 			return st, err
 		}
