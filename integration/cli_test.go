@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,7 +169,7 @@ func TestKilledMidAddThenDelLeavesNothing(t *testing.T) {
 	bin := binDir(t)
 	netd, state, extra := t.TempDir(), t.TempDir(), t.TempDir()
 	mark := filepath.Join(extra, "hanging")
-	writeFile(t, filepath.Join(extra, "hang"), "#!/bin/sh\ncat >/dev/null\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\ntouch "+mark+"\nexec sleep 60\n")
+	writeFile(t, filepath.Join(extra, "hang"), "#!/bin/sh\ncat >/dev/null\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\necho $$ > "+mark+"\nexec sleep 60\n")
 	if err := os.Chmod(filepath.Join(extra, "hang"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestKilledMidAddThenDelLeavesNothing(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := os.Stat(mark); err == nil {
+		if pid, err := os.ReadFile(mark); err == nil && strings.HasSuffix(string(pid), "\n") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -199,7 +200,12 @@ func TestKilledMidAddThenDelLeavesNothing(t *testing.T) {
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	_ = exec.Command("pkill", "-f", "sleep 60").Run() // the orphaned hanging plugin
+	// The hanging plugin (its own process group) outlives weir: end it.
+	if pid, err := os.ReadFile(mark); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+			_ = syscall.Kill(n, syscall.SIGKILL)
+		}
+	}
 
 	if _, stderr, err := weirCLI(t, bin, append([]string{"net", "del", "half", "ctr9", n.Path()}, flags...)...); err != nil {
 		t.Fatalf("weir net del after a crash: %v\n%s", err, stderr)
