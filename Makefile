@@ -10,7 +10,7 @@ CNITOOL_VERSION     := v1.3.0
 # What the integration tests and benchmarks are told about the binaries.
 TEST_ENV  := WEIR_BIN_DIR=$(BIN) WEIR_REF_DIR=$(REF)
 
-.PHONY: help deps build ref vet test test-unit test-sandbox bench demo clean
+.PHONY: help deps build ref vet test test-unit test-sandbox bench bench-quick demo clean
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -52,8 +52,11 @@ test-unit: ## unprivileged tests (privileged ones skip outside the sandbox)
 test-sandbox: build ref ## all tests, each package's binary inside its own sandbox (fresh netns + mount ns)
 	$(TEST_ENV) $(GO) test -count=1 -exec $(SANDBOX) ./...
 
-bench: deps build ref ## benchmarks, weir side by side with the reference plugins, in the sandbox
-	$(TEST_ENV) $(GO) test -count=1 -run '^$$' -bench . -benchtime 50x -exec $(SANDBOX) ./...
+bench: deps build ref ## weir vs the reference, in the sandbox: one table, bench-results/ (JSON, SVG plot); ~10 min
+	$(TEST_ENV) GO=$(GO) scripts/bench
+
+bench-quick: deps build ref ## a smaller `make bench`: fewer iterations, slowest sub-benchmarks left out; ~1.5 min
+	$(TEST_ENV) GO=$(GO) WEIR_BENCH_QUICK=1 scripts/bench
 
 clean: ## remove build outputs
 	rm -rf $(BIN)

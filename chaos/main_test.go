@@ -1,0 +1,72 @@
+package chaos
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// long reports whether the long form runs (WEIR_CHAOS=long).
+func long() bool { return os.Getenv("WEIR_CHAOS") == "long" }
+
+// size picks the short or the long form's number.
+func size(short, long_ int) int {
+	if long() {
+		return long_
+	}
+	return short
+}
+
+// tally is what the suite did and found, printed as its summary line.
+var tally struct {
+	crashes, leaks          atomic.Int64 // processes killed; invariant violations after recovery
+	ops, dupIPs, opFailures atomic.Int64 // churn operations; addresses held twice; operations that failed
+	badInputs, stateChanges atomic.Int64 // bad inputs tried; those that changed the host
+	faults, faultLeaks      atomic.Int64 // plugin fault scenarios; those that left something behind
+	checks, checkViolations atomic.Int64 // invariant checks run; violations found by them (but the self-test's)
+	ran                     sync.Map     // names of the tests that ran (not skipped)
+	crashPoints             sync.Map     // "op/stage" -> *atomic.Int64
+}
+
+func countCrashPoint(op, stage string) {
+	v, _ := tally.crashPoints.LoadOrStore(op+"/"+stage, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// summary is the suite's one-line verdict.
+func summary() string {
+	return fmt.Sprintf("crashes %d, leaks %d; ops %d, duplicate IPs %d; bad inputs %d, state changes %d",
+		tally.crashes.Load(), tally.leaks.Load(), tally.ops.Load(), tally.dupIPs.Load(), tally.badInputs.Load(), tally.stateChanges.Load())
+}
+
+// details is the summary's second line: the rest of the counters and where
+// the crashes landed.
+func details() string {
+	var pts []string
+	tally.crashPoints.Range(func(k, v any) bool {
+		pts = append(pts, fmt.Sprintf("%s=%d", k, v.(*atomic.Int64).Load()))
+		return true
+	})
+	sort.Strings(pts)
+	return fmt.Sprintf("plugin faults %d, left behind %d; failed ops %d; invariant checks %d, violations %d; crash points: %s",
+		tally.faults.Load(), tally.faultLeaks.Load(), tally.opFailures.Load(), tally.checks.Load(), tally.checkViolations.Load(), strings.Join(pts, " "))
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	ran := false
+	tally.ran.Range(func(any, any) bool { ran = true; return false })
+	if ran {
+		mode := "short"
+		if long() {
+			mode = "long"
+		}
+		fmt.Printf("chaos (%s form): %s\n", mode, summary())
+		fmt.Printf("chaos (%s form): %s\n", mode, details())
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+)
+
+// Step is one `go test` invocation of scripts/bench: the benchmarks of pkg
+// matching Bench, each run Count times with -benchtime Benchtime.
+type Step struct {
+	Pkg       string
+	Bench     string
+	Benchtime string
+	Count     int
+}
+
+// Plan is what `make bench` (full) or `make bench-quick` (quick) runs.
+// Full fits in about ten minutes on two cores, quick in about one and a
+// half. Quick runs fewer iterations and leaves out the slowest
+// sub-benchmarks and the diagnostics that feed no row of the table.
+func Plan(mode string) []Step {
+	if mode == "quick" {
+		return []Step{
+			{"./plugins/host-local", "^BenchmarkAllocateInterleaved$", "300x", 3},
+			{"./integration", "^BenchmarkBridgeAddDel$", "3x", 3},
+			{"./integration", "^BenchmarkNetAddDel$", "3x", 3},
+			{"./policy/enforce", "^BenchmarkAttach$/^eps=(10|1000)$/", "3x", 1},
+			{"./policy/enforce", "^BenchmarkAttachVsReference$", "2x", 1},
+			{"./policy/enforce", "^BenchmarkRerender$/^edit-", "3x", 1},
+			{"./policy/enforce", "^BenchmarkConnectionRate$", "1x", 1},
+			{"./policy/enforce", "^BenchmarkPolicyEditToEnforcement$", "3x", 1},
+		}
+	}
+	return []Step{
+		{"./plugins/host-local", "^BenchmarkAllocateInterleaved$", "2000x", 5},
+		{"./plugins/host-local", "^BenchmarkReferenceAllocate$", "10x", 3},
+		{"./integration", "^BenchmarkBridgeAddDel$", "20x", 5},
+		{"./integration", "^BenchmarkNetAddDel$", "20x", 5},
+		{"./policy/enforce", "^BenchmarkAttach$", "10x", 3},
+		{"./policy/enforce", "^BenchmarkAttachVsReference$", "10x", 3},
+		{"./policy/enforce", "^BenchmarkRerender$", "10x", 3},
+		{"./policy/enforce", "^BenchmarkConnectionRate$", "5x", 3},
+		{"./policy/enforce", "^BenchmarkPolicyEditToEnforcement$", "10x", 3},
+		// Diagnostics: in results.json, not in the table.
+		{"./policy/enforce", "^(BenchmarkAttachPhases|BenchmarkToolFloor|BenchmarkCompile|BenchmarkAttachCPU)$", "3x", 1},
+		{"./policy/dataplane", ".", "5x", 1},
+		{"./policy/selector", ".", "20000x", 1},
+	}
+}
+
+// WritePlan prints the plan as scripts/bench reads it: package, pattern,
+// benchtime, count, tab-separated, one step a line.
+func WritePlan(w io.Writer, steps []Step) error {
+	for _, s := range steps {
+		if _, err := fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", s.Pkg, s.Bench, s.Benchtime, s.Count); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Planned reports whether a step of the plan runs benchmark name of pkg.
+func Planned(steps []Step, pkg, name string) bool {
+	for _, s := range steps {
+		if strings.TrimPrefix(s.Pkg, "./") == strings.TrimPrefix(pkg, "./") && benchMatches(s.Bench, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// benchMatches applies a -bench pattern to a benchmark's full name the
+// way the testing package does: the pattern is split at slashes outside
+// brackets and parentheses, and element i must match level i of the name
+// (levels beyond the pattern's elements match).
+func benchMatches(pattern, name string) bool {
+	elems := splitPattern(pattern)
+	levels := strings.Split(name, "/")
+	for i := 0; i < len(elems) && i < len(levels); i++ {
+		re, err := regexp.Compile(elems[i])
+		if err != nil || !re.MatchString(levels[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func splitPattern(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '[', '(':
+			depth++
+		case ']', ')':
+			depth--
+		case '\\':
+			i++
+		case '/':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
+}
