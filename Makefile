@@ -10,7 +10,7 @@ CNITOOL_VERSION     := v1.3.0
 # What the integration tests and benchmarks are told about the binaries.
 TEST_ENV  := WEIR_BIN_DIR=$(BIN) WEIR_REF_DIR=$(REF)
 
-.PHONY: help deps build ref vet test test-unit test-sandbox bench bench-quick demo clean
+.PHONY: help deps build ref vet test test-unit test-sandbox bench bench-quick demo clean chaos
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -51,6 +51,20 @@ test-unit: ## unprivileged tests (privileged ones skip outside the sandbox)
 
 test-sandbox: build ref ## all tests, each package's binary inside its own sandbox (fresh netns + mount ns)
 	$(TEST_ENV) $(GO) test -count=1 -exec $(SANDBOX) ./...
+
+# The reliability suite (chaos/) runs its short form in test-sandbox, like
+# every package; `make chaos` runs its long form and the fuzzers.
+CHAOS_FUZZTIME ?= 30s
+CHAOS_FUZZ := chain:FuzzLoadTOML chain:FuzzLoadJSON chain:FuzzParseCNIArgs chain:FuzzParsePortMapping \
+  chain:FuzzParseLabel chain:FuzzValidateContainerID policy/selector:FuzzParse policy:FuzzLoad policy/compile:FuzzCompile
+
+chaos: deps build ## reliability suite, long form (crashes, churn, plugin faults, bad input; ~15 min), then each fuzzer for CHAOS_FUZZTIME
+	@status=0; \
+	$(TEST_ENV) WEIR_CHAOS=long $(GO) test -count=1 -v -timeout 90m -exec $(SANDBOX) ./chaos/ || status=1; \
+	for t in $(CHAOS_FUZZ); do \
+	  echo "fuzz $${t#*:} (./$${t%%:*}) for $(CHAOS_FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(CHAOS_FUZZTIME) ./$${t%%:*}/ || status=1; \
+	done; exit $$status
 
 bench: deps build ref ## weir vs the reference, in the sandbox: one table, bench-results/ (JSON, SVG plot); ~10 min
 	$(TEST_ENV) GO=$(GO) scripts/bench

@@ -106,7 +106,7 @@ func (l *latencies) String() string {
 // long one.
 func maxPerWorker() int { return size(2, 5) }
 
-// TestChurn runs 16 workers of size(40, 1000) random operations each —
+// TestChurn runs 16 workers of size(12, 1000) random operations each —
 // attach and detach through the CLI and the daemon's API, policy edits
 // applied with `weir policy apply` (and by the daemon's file watch),
 // container processes exiting, status reads — while the daemon repairs
@@ -116,9 +116,9 @@ func maxPerWorker() int { return size(2, 5) }
 // baseline.
 func TestChurn(t *testing.T) {
 	w := newWorld(t)
-	d := w.startDaemon(t, "--repair-interval", "2s", "--gc-interval", "3s")
+	d := w.startDaemon(t, "--repair-interval", fmt.Sprintf("%ds", size(5, 2)), "--gc-interval", fmt.Sprintf("%ds", size(4, 3)))
 	const workers = 16
-	per := size(40, 1000)
+	per := size(12, 1000)
 	s := seed(t)
 	g := newGate()
 	var done atomic.Int64
@@ -148,6 +148,7 @@ func TestChurn(t *testing.T) {
 			}
 		}
 		tally.checkViolations.Add(int64(len(v)))
+		countViolations(v)
 		if len(v) > 0 {
 			t.Errorf("%s (%d containers attached):\n%s", label, len(exp.attached), list(v))
 		} else {
@@ -206,18 +207,19 @@ func TestChurn(t *testing.T) {
 	}
 	if v := w.check(t, expect{gone: all}); len(v) > 0 {
 		tally.checkViolations.Add(int64(len(v)))
+		countViolations(v)
 		t.Errorf("after detaching everything:\n%s", list(v))
 	}
 	for _, c := range all {
 		w.release(c)
 	}
-	// The policy files the workers wrote stay; the index is empty.
-	if diff := w.baseline.diff(w.snapshot(t), true); diff != "" {
-		t.Errorf("the host differs from the baseline after the churn:\n%s", diff)
-	}
 	d.stop(t)
 	if strings.Contains(d.logs.String(), "panic") {
 		t.Errorf("the daemon panicked:\n%s", tail(d.logs.String(), 60))
+	}
+	// The policy files the workers wrote stay; the index is empty.
+	if diff := w.baseline.diff(w.snapshot(t), true); diff != "" {
+		t.Errorf("the host differs from the baseline after the churn:\n%s", diff)
 	}
 }
 

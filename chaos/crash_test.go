@@ -351,6 +351,7 @@ func (s *stepReport) check(label string, exp expect) {
 	if len(v) > 0 {
 		tally.leaks.Add(int64(len(v)))
 		tally.checkViolations.Add(int64(len(v)))
+		countViolations(v)
 		s.found = append(s.found, label+":\n"+list(v))
 	}
 }

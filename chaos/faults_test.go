@@ -120,6 +120,7 @@ func TestPluginFaults(t *testing.T) {
 		t.Fatalf("healthy chain: %s", r)
 	}
 	w.release(c0)
+	base := w.snapshot(t) // with the fault network's bridge and store
 	for _, fc := range faultCases {
 		t.Run(fc.name, func(t *testing.T) {
 			tally.faults.Add(1)
@@ -148,8 +149,8 @@ func TestPluginFaults(t *testing.T) {
 		tally.faultLeaks.Add(1)
 		t.Errorf("failed ADDs leave the chain runner's lock file of the container behind (until the runtime's DEL):\n  %s", strings.Join(w.lockLeaks, "\n  "))
 	}
-	if d := w.baseline.diff(w.snapshot(t), true); d != "" {
-		t.Errorf("the host differs from the baseline after the faults (the fault bridge aside):\n%s", d)
+	if d := base.diff(w.snapshot(t), true); d != "" {
+		t.Errorf("the host differs from before the faults:\n%s", d)
 	}
 }
 
@@ -296,6 +297,8 @@ func (w *world) runFault(t *testing.T, fc faultCase) {
 		return
 	}
 	if v := w.check(t, expect{attached: []*container{c}}); len(v) > 0 {
+		tally.checkViolations.Add(int64(len(v)))
+		countViolations(v)
 		t.Errorf("after the ADD:\n%s", list(v))
 	}
 

@@ -549,7 +549,9 @@ func (c *checker) stateTree(atts []*att, reported map[string]string) {
 			if reported[name] == "" {
 				c.add(kLeak, "container directory %s of a container weir does not list", rel)
 			}
-		case (dir == "locks" || dir == "locks/_isolator") && !d.IsDir():
+		case (dir == "locks" || dir == "locks/_isolator") && !d.IsDir() && !strings.HasPrefix(name, "."):
+			// (Container ids never start with a dot; such a file is a
+			// host-wide lock.)
 			if _, err := os.Stat(filepath.Join(containers, name)); err != nil {
 				c.add(kLeak, "lock file %s of a container that is gone", rel)
 			}
@@ -561,7 +563,7 @@ func (c *checker) stateTree(atts []*att, reported map[string]string) {
 			}
 		case dir == "policy" && strings.HasPrefix(name, "dataplane-"):
 			if !cacheOK[name] {
-				c.add(kLeak, "dataplane cache %s of a namespace no endpoint uses", rel)
+				c.add(kLeak, "dataplane cache %s of a namespace no endpoint uses (the host's is dataplane-%d.json)", rel, c.w.hostNSIno)
 			}
 		}
 		return nil

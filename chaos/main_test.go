@@ -30,6 +30,15 @@ var tally struct {
 	checks, checkViolations atomic.Int64 // invariant checks run; violations found by them (but the self-test's)
 	ran                     sync.Map     // names of the tests that ran (not skipped)
 	crashPoints             sync.Map     // "op/stage" -> *atomic.Int64
+	kinds                   sync.Map     // violation kind -> *atomic.Int64, over every counted check
+}
+
+// countViolations adds violations to the per-kind counts.
+func countViolations(v []violation) {
+	for _, x := range v {
+		c, _ := tally.kinds.LoadOrStore(x.kind, new(atomic.Int64))
+		c.(*atomic.Int64).Add(1)
+	}
 }
 
 func countCrashPoint(op, stage string) {
@@ -52,8 +61,15 @@ func details() string {
 		return true
 	})
 	sort.Strings(pts)
-	return fmt.Sprintf("plugin faults %d, left behind %d; failed ops %d; invariant checks %d, violations %d; crash points: %s",
-		tally.faults.Load(), tally.faultLeaks.Load(), tally.opFailures.Load(), tally.checks.Load(), tally.checkViolations.Load(), strings.Join(pts, " "))
+	var kinds []string
+	tally.kinds.Range(func(k, v any) bool {
+		kinds = append(kinds, fmt.Sprintf("%s=%d", k, v.(*atomic.Int64).Load()))
+		return true
+	})
+	sort.Strings(kinds)
+	return fmt.Sprintf("plugin faults %d, left behind %d; failed ops %d; invariant checks %d, violations %d (%s); crash points: %s",
+		tally.faults.Load(), tally.faultLeaks.Load(), tally.opFailures.Load(), tally.checks.Load(), tally.checkViolations.Load(),
+		strings.Join(kinds, " "), strings.Join(pts, " "))
 }
 
 func TestMain(m *testing.M) {

@@ -157,11 +157,13 @@ func newWorld(t *testing.T) *world {
 			t.Fatal(err)
 		}
 	}
-	var st syscall.Stat_t
-	if err := syscall.Stat("/proc/self/ns/net", &st); err != nil {
+	// The thread's namespace, not /proc/self's: a goroutine that made a
+	// namespace on the main thread leaves that thread in it for good.
+	ino, _, err := netnsID("")
+	if err != nil {
 		t.Fatal(err)
 	}
-	w.hostNSIno = st.Ino
+	w.hostNSIno = ino
 	t.Cleanup(func() { w.destroy(t) })
 	w.writeNetworks(t)
 	writeFile(t, filepath.Join(w.pol, "10-base.toml"), basePolicy)

@@ -13,8 +13,8 @@ import (
 // isolator's) that the report maps by name pattern.
 var discoverPkgs = []string{"./integration"}
 
-// otherStep is how a discovered benchmark runs: once per run, since such
-// benchmarks set up a whole host (hundreds of containers) per run.
+// otherStep is how a discovered benchmark runs: once per run, as the
+// isolator's do (each sets up a host of its own per run).
 func otherStep(mode string) (benchtime string, count int) {
 	if mode == "quick" {
 		return "1x", 1
@@ -74,7 +74,7 @@ func StepsRun(in *Input, mode string) []Step {
 	}
 	steps := make([]Step, 0, len(in.Jobs))
 	for _, j := range in.Jobs {
-		steps = append(steps, Step{Pkg: j.Pkg, Bench: j.Bench, Benchtime: j.Benchtime, Count: j.Count})
+		steps = append(steps, Step{Pkg: j.Pkg, Bench: j.Bench, Benchtime: j.Benchtime, Count: j.Count, Env: j.Env})
 	}
 	return steps
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -53,7 +52,7 @@ func evaluate(row Row, bs Benches, in *Input, steps []Step, mode string) Result 
 	if row.Target.Op != "" {
 		res.Status = StatusNotMeasured
 	}
-	bench := findBench(bs, row.Pkg, row.Bench)
+	bench := bs.Find(row.Pkg, row.Bench)
 	weir, reason := figure(bs, bench, row.Pkg, row.Weir)
 	if weir == nil {
 		name := row.Bench
@@ -70,14 +69,14 @@ func evaluate(row Row, bs Benches, in *Input, steps []Step, mode string) Result 
 		if res.Ref, why = figure(bs, bench, row.Pkg, row.Ref); res.Ref == nil {
 			name := row.Ref.Bench
 			if name == "" {
-				name = bench.Name
+				name = row.Bench
 			}
 			_, why = missing(row.Pkg, name, why, in, steps, mode)
 			refReason = "reference not measured: " + why
 		}
 	}
 	if row.Ratio != "" && bench != nil {
-		if v, ok := bench.Median(resolveUnit(bench, row.Ratio)); ok {
+		if v, ok := bench.Median(row.Ratio); ok {
 			res.Ratio, res.RatioFrom = &v, "paired"
 		}
 	}
@@ -111,37 +110,20 @@ func evaluate(row Row, bs Benches, in *Input, steps []Step, mode string) Result 
 	return res
 }
 
-// findBench resolves a row's (or column's) benchmark name or pattern.
-func findBench(bs Benches, pkg, name string) *Bench {
-	if pat, ok := strings.CutPrefix(name, "~"); ok {
-		re, err := regexp.Compile(pat)
-		if err != nil {
-			return nil
-		}
-		for _, b := range bs {
-			if pkgMatches(b.Pkg, pkg) && re.MatchString(b.Name) {
-				return b
-			}
-		}
-		return nil
-	}
-	return bs.Find(pkg, name)
-}
-
 // figure is column c's median, from the row's benchmark unless c names
 // its own; with a reason when there is none.
 func figure(bs Benches, rowBench *Bench, pkg string, c Col) (*Figure, string) {
 	b := rowBench
 	if c.Bench != "" {
-		b = findBench(bs, pkg, c.Bench)
+		b = bs.Find(pkg, c.Bench)
 	}
 	if b == nil {
 		return nil, ""
 	}
-	unit := resolveUnit(b, c.Unit)
+	unit := c.Unit
 	v, ok := b.Median(unit)
 	if !ok {
-		return nil, fmt.Sprintf("%s reported no %s", b.Name, strings.TrimPrefix(c.Unit, "~"))
+		return nil, fmt.Sprintf("%s reported no %s", b.Name, c.Unit)
 	}
 	scale := c.Scale
 	if scale == 0 {
@@ -150,30 +132,10 @@ func figure(bs Benches, rowBench *Bench, pkg string, c Col) (*Figure, string) {
 	return &Figure{Value: v * scale, Unit: c.Show, Note: c.Note, Bench: b.Name, Metric: unit, Runs: len(b.Metrics[unit])}, ""
 }
 
-// resolveUnit is unit, or for "~regexp" the first of b's units it
-// matches ("" when none does).
-func resolveUnit(b *Bench, unit string) string {
-	pat, ok := strings.CutPrefix(unit, "~")
-	if !ok {
-		return unit
-	}
-	re, err := regexp.Compile(pat)
-	if err != nil {
-		return ""
-	}
-	for _, u := range b.Units() {
-		if re.MatchString(u) {
-			return u
-		}
-	}
-	return ""
-}
-
 // missing says why a row has no figure: its benchmark failed, skipped,
 // was left out of this mode's plan, or does not exist.
 func missing(pkg, name, reason string, in *Input, steps []Step, mode string) (string, string) {
-	pattern := strings.HasPrefix(name, "~")
-	if !pattern && !Planned(steps, pkg, name) {
+	if !Planned(steps, pkg, name) {
 		return StatusNotMeasured, "not run in " + mode + " mode"
 	}
 	if f := failure(in, pkg, name, false); f != nil {
@@ -186,12 +148,9 @@ func missing(pkg, name, reason string, in *Input, steps []Step, mode string) (st
 		return StatusNotMeasured, reason
 	}
 	for _, j := range in.Jobs {
-		if j.Exit != 0 && strings.TrimPrefix(j.Pkg, "./") == strings.TrimPrefix(pkg, "./") && !pattern && benchMatches(j.Bench, name) {
+		if j.Exit != 0 && strings.TrimPrefix(j.Pkg, "./") == strings.TrimPrefix(pkg, "./") && benchMatches(j.Bench, name) {
 			return StatusFailed, fmt.Sprintf("go test %s -bench %s exited %d: see raw.txt", j.Pkg, j.Bench, j.Exit)
 		}
-	}
-	if pattern {
-		return StatusNotMeasured, fmt.Sprintf("no benchmark matching %s in %s", strings.TrimPrefix(name, "~"), pkg)
 	}
 	return StatusNotMeasured, "no output from " + name
 }
@@ -203,16 +162,10 @@ func failure(in *Input, pkg, name string, exact bool) *Outcome {
 	return findOutcome(in.Failed, pkg, name, exact)
 }
 
-func findOutcome(os []Outcome, pkg, name string, exact bool) *Outcome {
-	for i := range os {
-		o := &os[i]
+func findOutcome(outs []Outcome, pkg, name string, exact bool) *Outcome {
+	for i := range outs {
+		o := &outs[i]
 		if !pkgMatches(o.Pkg, pkg) {
-			continue
-		}
-		if pat, ok := strings.CutPrefix(name, "~"); ok {
-			if re, err := regexp.Compile(pat); err == nil && re.MatchString(o.Name) {
-				return o
-			}
 			continue
 		}
 		if o.Name == name || !exact && (strings.HasPrefix(name, o.Name+"/") || strings.HasPrefix(o.Name, name+"/")) {

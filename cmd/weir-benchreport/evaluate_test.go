@@ -29,7 +29,7 @@ BenchmarkF-2 	 5	 1 ns/op	 3 ms/weir
 	rows := []Row{
 		{Metric: "paired ratio met", Pkg: "./integration", Bench: "BenchmarkA", Weir: ms("ms/weir"), Ref: ms("ms/ref"), Ratio: "ratio/weir", Target: ratioLE(0.5)},
 		{Metric: "paired ratio not met", Pkg: "./integration", Bench: "BenchmarkA", Weir: ms("ms/weir"), Ref: ms("ms/ref"), Ratio: "ratio/weir", Target: ratioLE(0.4)},
-		{Metric: "weir target", Pkg: "./integration", Bench: "~^BenchmarkB/", Weir: ms("~^ms/"), Target: Target{OnWeir: true, Op: "<=", Value: 30}},
+		{Metric: "weir target", Pkg: "./integration", Bench: "BenchmarkB/n=10", Weir: ms("ms/x"), Target: Target{OnWeir: true, Op: "<=", Value: 30}},
 		{Metric: "ratio of medians", Pkg: "./integration", Bench: "BenchmarkC", Weir: ms("ms/weir"), Ref: ms("ms/ref"), Target: ratioGE(0.6)},
 		{Metric: "failed", Pkg: "./integration", Bench: "BenchmarkD", Weir: ms("ms/weir"), Target: ratioLE(1)},
 		{Metric: "skipped", Pkg: "./integration", Bench: "BenchmarkE", Weir: ms("ms/weir"), Target: ratioLE(1)},

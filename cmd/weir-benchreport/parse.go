@@ -34,6 +34,7 @@ type Job struct {
 	Bench     string  `json:"bench"`
 	Benchtime string  `json:"benchtime"`
 	Count     int     `json:"count"`
+	Env       string  `json:"env,omitempty"`
 	Seconds   float64 `json:"seconds"`
 	Exit      int     `json:"exit"`
 }
@@ -208,7 +209,8 @@ func (p *parser) result(name string, fields []string) (Run, bool) {
 	return r, true
 }
 
-// job parses "pkg=X bench=Y benchtime=Z count=C seconds=S exit=E".
+// job parses "pkg=X bench=Y benchtime=Z count=C env=K=V,K2=V2 seconds=S
+// exit=E" (env "-": none).
 func (p *parser) job(s string) {
 	var j Job
 	for _, kv := range strings.Fields(s) {
@@ -222,6 +224,10 @@ func (p *parser) job(s string) {
 			j.Benchtime = v
 		case "count":
 			j.Count, _ = strconv.Atoi(v)
+		case "env":
+			if v != "-" {
+				j.Env = strings.ReplaceAll(v, ",", " ")
+			}
 		case "seconds":
 			j.Seconds, _ = strconv.ParseFloat(v, 64)
 		case "exit":

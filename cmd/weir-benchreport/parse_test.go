@@ -29,7 +29,8 @@ BenchmarkAttach/eps=1000/engine=warm-2 	       3	  19704828 ns/op	        19.70 
     --- FAIL: BenchmarkAttach/eps=10/engine=fresh
         bench_test.go:380: detach: boom
 BenchmarkSelector	 1000000	      1363 ns/op
-# weir-bench pkg=./policy/enforce bench=^BenchmarkAttach$ benchtime=3x count=1 seconds=10.6 exit=1
+# weir-bench pkg=./policy/enforce bench=^BenchmarkAttach$ benchtime=3x count=1 env=- seconds=10.6 exit=1
+# weir-bench pkg=./integration bench=^BenchmarkIsolatorScale$ benchtime=1x count=1 env=WEIR_BENCH_CONTAINERS=100,X=1 seconds=20 exit=0
 `
 
 func TestParsePlain(t *testing.T) {
@@ -67,7 +68,8 @@ func TestParsePlain(t *testing.T) {
 	if !reflect.DeepEqual(in.PkgFail, []string{integ}) {
 		t.Errorf("failed packages: %v", in.PkgFail)
 	}
-	wantJobs := []Job{{Pkg: "./policy/enforce", Bench: "^BenchmarkAttach$", Benchtime: "3x", Count: 1, Seconds: 10.6, Exit: 1}}
+	wantJobs := []Job{{Pkg: "./policy/enforce", Bench: "^BenchmarkAttach$", Benchtime: "3x", Count: 1, Seconds: 10.6, Exit: 1},
+		{Pkg: "./integration", Bench: "^BenchmarkIsolatorScale$", Benchtime: "1x", Count: 1, Env: "WEIR_BENCH_CONTAINERS=100 X=1", Seconds: 20}}
 	if !reflect.DeepEqual(in.Jobs, wantJobs) {
 		t.Errorf("jobs: %+v", in.Jobs)
 	}

@@ -8,12 +8,14 @@ import (
 )
 
 // Step is one `go test` invocation of scripts/bench: the benchmarks of pkg
-// matching Bench, each run Count times with -benchtime Benchtime.
+// matching Bench, each run Count times with -benchtime Benchtime, with the
+// environment variables Env ("K=V K2=V2") set.
 type Step struct {
 	Pkg       string
 	Bench     string
 	Benchtime string
 	Count     int
+	Env       string
 }
 
 // Plan is what `make bench` (full) or `make bench-quick` (quick) runs.
@@ -23,38 +25,53 @@ type Step struct {
 func Plan(mode string) []Step {
 	if mode == "quick" {
 		return []Step{
-			{"./plugins/host-local", "^BenchmarkAllocateInterleaved$", "300x", 3},
-			{"./integration", "^BenchmarkBridgeAddDel$", "3x", 3},
-			{"./integration", "^BenchmarkNetAddDel$", "3x", 3},
-			{"./policy/enforce", "^BenchmarkAttach$/^eps=(10|1000)$/", "3x", 1},
-			{"./policy/enforce", "^BenchmarkAttachVsReference$", "2x", 1},
-			{"./policy/enforce", "^BenchmarkRerender$/^edit-", "3x", 1},
-			{"./policy/enforce", "^BenchmarkConnectionRate$", "1x", 1},
-			{"./policy/enforce", "^BenchmarkPolicyEditToEnforcement$", "3x", 1},
+			{"./plugins/host-local", "^BenchmarkAllocateInterleaved$", "300x", 3, ""},
+			{"./integration", "^BenchmarkBridgeAddDel$", "3x", 3, ""},
+			{"./integration", "^BenchmarkNetAddDel$", "3x", 3, ""},
+			{"./integration", "^BenchmarkIsolatorAttachDetach$", "1x", 1, ""},
+			{"./integration", "^BenchmarkIsolatorScale$", "1x", 1, "WEIR_BENCH_CONTAINERS=" + quickContainers},
+			{"./policy/enforce", "^BenchmarkAttach$/^eps=(10|1000)$/", "2x", 1, ""},
+			{"./policy/enforce", "^BenchmarkAttachVsReference$", "1x", 1, ""},
+			{"./policy/enforce", "^BenchmarkRerender$/^edit-", "3x", 1, ""},
+			{"./policy/enforce", "^BenchmarkConnectionRate$", "1x", 1, ""},
+			{"./policy/enforce", "^BenchmarkPolicyEditToEnforcement$", "3x", 1, ""},
 		}
 	}
 	return []Step{
-		{"./plugins/host-local", "^BenchmarkAllocateInterleaved$", "2000x", 5},
-		{"./plugins/host-local", "^BenchmarkReferenceAllocate$", "10x", 3},
-		{"./integration", "^BenchmarkBridgeAddDel$", "20x", 5},
-		{"./integration", "^BenchmarkNetAddDel$", "20x", 5},
-		{"./policy/enforce", "^BenchmarkAttach$", "10x", 3},
-		{"./policy/enforce", "^BenchmarkAttachVsReference$", "10x", 3},
-		{"./policy/enforce", "^BenchmarkRerender$", "10x", 3},
-		{"./policy/enforce", "^BenchmarkConnectionRate$", "5x", 3},
-		{"./policy/enforce", "^BenchmarkPolicyEditToEnforcement$", "10x", 3},
+		{"./plugins/host-local", "^BenchmarkAllocateInterleaved$", "2000x", 5, ""},
+		{"./plugins/host-local", "^BenchmarkReferenceAllocate$", "10x", 3, ""},
+		{"./integration", "^BenchmarkBridgeAddDel$", "20x", 5, ""},
+		{"./integration", "^BenchmarkNetAddDel$", "20x", 5, ""},
+		// At least 15 rounds per run, whatever -benchtime.
+		{"./integration", "^BenchmarkIsolatorAttachDetach$", "1x", 3, ""},
+		// 1,000 containers; it measures once per process, so -count 1.
+		{"./integration", "^BenchmarkIsolatorScale$", "1x", 1, ""},
+		{"./policy/enforce", "^BenchmarkAttach$", "10x", 3, ""},
+		{"./policy/enforce", "^BenchmarkAttachVsReference$", "10x", 3, ""},
+		{"./policy/enforce", "^BenchmarkRerender$", "10x", 3, ""},
+		{"./policy/enforce", "^BenchmarkConnectionRate$", "5x", 3, ""},
+		{"./policy/enforce", "^BenchmarkPolicyEditToEnforcement$", "10x", 3, ""},
 		// Diagnostics: in results.json, not in the table.
-		{"./policy/enforce", "^(BenchmarkAttachPhases|BenchmarkToolFloor|BenchmarkCompile|BenchmarkAttachCPU)$", "3x", 1},
-		{"./policy/dataplane", ".", "5x", 1},
-		{"./policy/selector", ".", "20000x", 1},
+		{"./policy/enforce", "^(BenchmarkAttachPhases|BenchmarkToolFloor|BenchmarkCompile|BenchmarkAttachCPU)$", "3x", 1, ""},
+		{"./policy/dataplane", ".", "5x", 1, ""},
+		{"./policy/selector", ".", "20000x", 1, ""},
 	}
 }
 
+// quickContainers is how many containers the isolator's scale benchmark
+// puts on the host in the quick run (WEIR_BENCH_CONTAINERS).
+const quickContainers = "50"
+
 // WritePlan prints the plan as scripts/bench reads it: package, pattern,
-// benchtime, count, tab-separated, one step a line.
+// benchtime, count, environment ("-" for none), tab-separated, one step a
+// line.
 func WritePlan(w io.Writer, steps []Step) error {
 	for _, s := range steps {
-		if _, err := fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", s.Pkg, s.Bench, s.Benchtime, s.Count); err != nil {
+		env := s.Env
+		if env == "" {
+			env = "-"
+		}
+		if _, err := fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", s.Pkg, s.Bench, s.Benchtime, s.Count, env); err != nil {
 			return err
 		}
 	}

@@ -94,7 +94,7 @@ func TestRunPlan(t *testing.T) {
 			t.Fatalf("%s: %d lines for %d steps", mode, len(lines), len(Plan(mode)))
 		}
 		for _, l := range lines {
-			if f := strings.Split(l, "\t"); len(f) != 4 || !strings.HasPrefix(f[0], "./") {
+			if f := strings.Split(l, "\t"); len(f) != 5 || !strings.HasPrefix(f[0], "./") || f[4] == "" {
 				t.Errorf("%s: bad plan line %q", mode, l)
 			}
 		}

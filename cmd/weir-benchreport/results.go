@@ -48,7 +48,7 @@ func Build(in *Input, mode string) *Report {
 		rep.Seconds += j.Seconds
 	}
 	rep.Seconds = math.Round(rep.Seconds*10) / 10
-	rep.Rows = Evaluate(Rows(), bs, in, StepsRun(in, mode), mode)
+	rep.Rows = Evaluate(Rows(bs), bs, in, StepsRun(in, mode), mode)
 	rep.Plot = BuildPlot(bs)
 	for _, b := range bs {
 		f := BenchFigures{Pkg: b.Pkg, Name: b.Name, Runs: b.Runs(), N: b.N, Metrics: map[string]MetricValues{}}

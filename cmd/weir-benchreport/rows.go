@@ -9,7 +9,7 @@ import (
 // with b.ReportMetric (or ns/op), and how to show it.
 type Col struct {
 	Bench string  // the benchmark, when not the row's
-	Unit  string  // the benchmark's unit, or "~regexp" for the first unit it matches
+	Unit  string  // the benchmark's unit
 	Scale float64 // multiplies the value into Show's unit; 0 means 1
 	Show  string  // the unit shown
 	Note  string  // shown after the value, in parentheses
@@ -46,7 +46,7 @@ func (t Target) Met(v float64) bool {
 type Row struct {
 	Metric string
 	Pkg    string
-	Bench  string // exact full name, or "~regexp" for the first benchmark it matches
+	Bench  string // full name, without the -GOMAXPROCS suffix
 	Weir   Col
 	Ref    Col    // no Unit: no reference column
 	Ratio  string // the benchmark's per-run ratio unit; "" = the medians' ratio
@@ -61,8 +61,9 @@ func ratioLE(v float64) Target { return Target{Op: "<=", Value: v} }
 func ratioGE(v float64) Target { return Target{Op: ">=", Value: v} }
 
 // Rows are the report's metrics with the project's targets, in the order
-// printed.
-func Rows() []Row {
+// printed; bs tells how many containers the isolator's scale benchmark
+// used.
+func Rows(bs Benches) []Row {
 	const enforce, integ = "./policy/enforce", "./integration"
 	rows := []Row{
 		{Metric: "ADD+DEL bridge+host-local: weir binary exec'd vs reference plugins", Pkg: integ, Bench: "BenchmarkBridgeAddDel",
@@ -115,7 +116,7 @@ func Rows() []Row {
 		Row{Metric: "policy edit to enforcement, 1,000 endpoints: a port denied again", Pkg: enforce, Bench: "BenchmarkPolicyEditToEnforcement",
 			Weir: ms("ms-median/deny-enforced")},
 	)
-	return append(rows, isolatorRows()...)
+	return append(rows, isolatorRows(bs)...)
 }
 
 // thousands writes 1000 as "1,000".
