@@ -259,6 +259,14 @@ func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats,
 		}
 		p = diff(cur, want, digests)
 	}
+	if path != "" && !p.empty() {
+		// Write-ahead: the cache says "unknown" while the kernel is being
+		// changed, so a process killed mid-write (a crashed attach) leaves
+		// no cache that misses what it wrote; the next call reads back.
+		if err := w.recent.store(path, meta, current{}, false); err != nil {
+			return st, err
+		}
+	}
 	err = w.execute(ctx, p, &st)
 	if err != nil && st.FromCache {
 		w.log.Warn("dataplane differs from the cache; reading it back", "error", err)

@@ -64,14 +64,32 @@ func (e *Engine) Attach(ctx context.Context, ep compile.Endpoint) (Report, error
 	if err != nil {
 		return Report{}, err
 	}
-	idx.Endpoints[Key(ep.Network, ep.ID, ep.IfName)] = ep
+	key := Key(ep.Network, ep.ID, ep.IfName)
+	old, had := idx.Endpoints[key]
+	idx.Endpoints[key] = ep
+	// The index is written before the rules: a process killed between the
+	// two leaves an endpoint that DEL (or GC) finds and removes, never rules
+	// that nothing knows of.
+	if err := e.writeIndex(idx); err != nil {
+		return Report{}, err
+	}
 	rep, err := e.render(ctx, idx, false)
 	if err != nil {
+		// Undo: the endpoint as it was, and its rules with it.
+		if had {
+			idx.Endpoints[key] = old
+		} else {
+			delete(idx.Endpoints, key)
+		}
+		if werr := e.writeIndex(idx); werr != nil {
+			return rep, errors.Join(err, werr)
+		}
+		if _, rerr := e.render(context.WithoutCancel(ctx), idx, false); rerr != nil {
+			return rep, errors.Join(err, fmt.Errorf("undoing: %w", rerr))
+		}
 		return rep, err
 	}
-	// The index changes only once the rules are in place: a failed Attach
-	// leaves the record as it was.
-	return rep, e.writeIndex(idx)
+	return rep, nil
 }
 
 // Detach forgets the endpoint and renders the host without it. A missing
