@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -157,10 +158,15 @@ func TestChurn(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	coordDone := make(chan struct{})
+	start := time.Now()
+	budget := churnBudget(t)
+	deadline := start.Add(budget)
 	go func() {
 		defer close(coordDone)
 		for _, m := range marks {
-			for done.Load() < m {
+			// At the mark's share of the operations, or of the time budget.
+			at := start.Add(time.Duration(float64(budget) * float64(m) / float64(total)))
+			for done.Load() < m && time.Now().Before(at) {
 				select {
 				case <-stop:
 					return
@@ -173,13 +179,13 @@ func TestChurn(t *testing.T) {
 			g.resume()
 		}
 	}()
-	start := time.Now()
+	tally.opsPlanned.Add(total)
 	var wg sync.WaitGroup
 	for _, cw := range ws {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < per; i++ {
+			for i := 0; i < per && time.Now().Before(deadline); i++ {
 				g.enter()
 				cw.op()
 				g.leave()
@@ -192,6 +198,9 @@ func TestChurn(t *testing.T) {
 	close(stop)
 	<-coordDone
 	t.Logf("%d operations in %v (%d failed), %d barriers; %s", done.Load(), time.Since(start).Round(time.Millisecond), fails.Load(), barriers, lat)
+	if done.Load() < total {
+		t.Logf("the time budget ran out after %d of %d operations (WEIR_CHAOS_CHURN_BUDGET)", done.Load(), total)
+	}
 	check("after the last operation")
 
 	// Everything goes; the host is back to where it started.
@@ -221,6 +230,21 @@ func TestChurn(t *testing.T) {
 	if diff := w.baseline.diff(w.snapshot(t), true); diff != "" {
 		t.Errorf("the host differs from the baseline after the churn:\n%s", diff)
 	}
+}
+
+// churnBudget bounds the churn's wall-clock time (WEIR_CHAOS_CHURN_BUDGET,
+// default 4m short, 25m long): under 16-way load an operation can take
+// tens of seconds, and the suite must end. The summary says how many of
+// the planned operations ran.
+func churnBudget(t *testing.T) time.Duration {
+	if v := os.Getenv("WEIR_CHAOS_CHURN_BUDGET"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("WEIR_CHAOS_CHURN_BUDGET=%q: %v", v, err)
+		}
+		return d
+	}
+	return time.Duration(size(4, 25)) * time.Minute
 }
 
 // op runs one random operation.

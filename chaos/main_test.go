@@ -25,6 +25,7 @@ func size(short, long_ int) int {
 var tally struct {
 	crashes, leaks          atomic.Int64 // processes killed; invariant violations after recovery
 	ops, dupIPs, opFailures atomic.Int64 // churn operations; addresses held twice; operations that failed
+	opsPlanned              atomic.Int64 // churn operations planned (the time budget may stop it sooner)
 	badInputs, stateChanges atomic.Int64 // bad inputs tried; those that changed the host
 	faults, faultLeaks      atomic.Int64 // plugin fault scenarios; those that left something behind
 	checks, checkViolations atomic.Int64 // invariant checks run; violations found by them (but the self-test's)
@@ -67,8 +68,8 @@ func details() string {
 		return true
 	})
 	sort.Strings(kinds)
-	return fmt.Sprintf("plugin faults %d, left behind %d; failed ops %d; invariant checks %d, violations %d (%s); crash points: %s",
-		tally.faults.Load(), tally.faultLeaks.Load(), tally.opFailures.Load(), tally.checks.Load(), tally.checkViolations.Load(),
+	return fmt.Sprintf("churn ops %d of %d planned, %d failed; plugin faults %d, left behind %d; invariant checks %d, violations %d (%s); crash points: %s",
+		tally.ops.Load(), tally.opsPlanned.Load(), tally.opFailures.Load(), tally.faults.Load(), tally.faultLeaks.Load(), tally.checks.Load(), tally.checkViolations.Load(),
 		strings.Join(kinds, " "), strings.Join(pts, " "))
 }
 

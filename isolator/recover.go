@@ -68,7 +68,7 @@ func (iso *Isolator) Recover(ctx context.Context, known, orphans []string) (*Rec
 			errs = append(errs, err)
 			continue
 		}
-		err = iso.recoverOne(ctx, id, drop[id] || (known != nil && !keep[id]), rep)
+		err = iso.recoverOne(ctx, id, drop[id] || (known != nil && !keep[id]), known == nil, rep)
 		iso.unlock(l, id)
 		if err != nil {
 			errs = append(errs, err)
@@ -79,7 +79,7 @@ func (iso *Isolator) Recover(ctx context.Context, known, orphans []string) (*Rec
 }
 
 // recoverOne recovers one container, with its lock held.
-func (iso *Isolator) recoverOne(ctx context.Context, id string, drop bool, rep *RecoverReport) error {
+func (iso *Isolator) recoverOne(ctx context.Context, id string, drop, unvouched bool, rep *RecoverReport) error {
 	if drop {
 		if err := iso.cleanup(ctx, id); err != nil {
 			return err
@@ -97,6 +97,13 @@ func (iso *Isolator) recoverOne(ctx context.Context, id string, drop bool, rep *
 		return err
 	}
 	st, err := iso.Status(id)
+	// Prepared but never isolated, and no containerizer vouches for it
+	// (weir recover, the daemon's start): the CLI's and the API's attach
+	// prepare and isolate in one go, so this is an attach that died before
+	// it began to isolate.
+	if err == nil && unvouched && st.State == StatePreparing {
+		half = true
+	}
 	if half || errors.Is(err, ErrUnknownContainer) {
 		// A cut-short Isolate, or a directory with nothing in it (a
 		// Prepare or Cleanup that died midway): nothing worth keeping.
