@@ -35,13 +35,17 @@ func (r *Runner) delLocked(ctx context.Context, network string, a Attachment, fa
 	st := r.store()
 	rec, err := st.Load(a.ContainerID, network)
 	switch {
+	case err == nil && rec.IfName == "":
+		// network.conf without network.info: the process died between the
+		// two writes of the record, before any plugin ran.
+		return st.Delete(a.ContainerID, network)
 	case err == nil:
 	case errors.Is(err, ErrNoRecord) && fallback != nil:
 		rec = &Record{Network: network, ContainerID: a.ContainerID, IfName: a.IfName, NetNS: a.NetNS,
 			Args: a.Args, CapabilityArgs: a.CapabilityArgs, ConfigArgs: a.ConfigArgs}
 		return r.del(ctx, fallback, rec, nil)
 	case errors.Is(err, ErrNoRecord):
-		return nil
+		return st.Delete(a.ContainerID, network) // at most an empty directory of a died Save
 	default:
 		return err
 	}

@@ -93,6 +93,10 @@ func (s Store) Load(id, network string) (*Record, error) {
 		return nil, fmt.Errorf("reading records of %s/%s: %w", id, network, err)
 	}
 	conf, err := os.ReadFile(filepath.Join(ndir, "network.conf"))
+	if errors.Is(err, fs.ErrNotExist) {
+		// The process died in Save before network.conf: no plugin ran.
+		return nil, fmt.Errorf("container %s on network %s: %w", id, network, ErrNoRecord)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading network config of %s/%s: %w", id, network, err)
 	}

@@ -293,3 +293,34 @@ func TestGCSendsValidAttachments(t *testing.T) {
 		t.Errorf("valid attachments = %v, want %v", conf.Valid, want)
 	}
 }
+
+// TestDelAfterSaveDiedMidway: a process killed inside Store.Save leaves a
+// network directory without network.conf, or network.conf without
+// network.info. No plugin ran in either case: DEL runs none and removes
+// what is there.
+func TestDelAfterSaveDiedMidway(t *testing.T) {
+	fe := newFakeEnv(t, "fake-a")
+	r := newRunner(fe)
+	dir := filepath.Join(r.StateDir, "containers", "c1", "net1")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Del(context.Background(), "net1", Attachment{ContainerID: "c1"}, nil); err != nil {
+		t.Fatalf("Del with an empty network directory: %v", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "network.conf"), fakeList(t, "net1", "fake-a").Bytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Del(context.Background(), "net1", Attachment{ContainerID: "c1"}, nil); err != nil {
+		t.Fatalf("Del with network.conf and no network.info: %v", err)
+	}
+	if short, _ := fe.calls(); len(short) != 0 {
+		t.Errorf("plugins ran for an attach that never started: %v", short)
+	}
+	if _, err := os.Stat(filepath.Join(r.StateDir, "containers", "c1")); !os.IsNotExist(err) {
+		t.Errorf("records left: %v", err)
+	}
+}

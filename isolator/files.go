@@ -42,9 +42,13 @@ func (iso *Isolator) writeFiles(id string, cfg *ContainerConfig) error {
 	if err != nil {
 		return err
 	}
-	for name, data := range map[string][]byte{"hosts": hosts.Bytes(), "hostname": []byte(hostname + "\n"), "resolv.conf": resolv} {
-		if err := atomicfile.WriteFile(filepath.Join(iso.dir(id), name), data, 0o644); err != nil {
-			return fmt.Errorf("writing %s of %s: %w", name, id, err)
+	// hosts last: recovery takes its presence for "the files are written".
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"hostname", []byte(hostname + "\n")}, {"resolv.conf", resolv}, {"hosts", hosts.Bytes()}} {
+		if err := atomicfile.WriteFile(filepath.Join(iso.dir(id), f.name), f.data, 0o644); err != nil {
+			return fmt.Errorf("writing %s of %s: %w", f.name, id, err)
 		}
 	}
 	return nil
