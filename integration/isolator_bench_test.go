@@ -96,11 +96,13 @@ func (h *ibenchHost) attachArgs(id, nsPath string, i, hostPort int) []string {
 	return []string{"attach", id, "--netns", nsPath, "--net", h.net, "--label", t[0] + "=" + t[1], "--publish", fmt.Sprintf("%d:80/tcp", hostPort)}
 }
 
-// ibenchVariant is one way of doing the benchmarked operation.
+// ibenchVariant is one way of doing the benchmarked operation; before and
+// after, when set, run untimed around each run.
 type ibenchVariant struct {
-	name  string
-	run   func(round int) error
-	times []time.Duration
+	name          string
+	before, after func(round int) error
+	run           func(round int) error
+	times         []time.Duration
 }
 
 // ibenchInterleave runs every variant once per round, in rotating order so
@@ -111,11 +113,25 @@ func ibenchInterleave(b *testing.B, rounds int, vs []*ibenchVariant) {
 	for r := range rounds {
 		for k := range vs {
 			v := vs[(r+k)%len(vs)]
+			if v.before != nil {
+				b.StopTimer()
+				if err := v.before(r); err != nil {
+					b.Fatalf("%s, round %d: %v", v.name, r, err)
+				}
+				b.StartTimer()
+			}
 			start := time.Now()
 			if err := v.run(r); err != nil {
 				b.Fatalf("%s, round %d: %v", v.name, r, err)
 			}
 			v.times = append(v.times, time.Since(start))
+			if v.after != nil {
+				b.StopTimer()
+				if err := v.after(r); err != nil {
+					b.Fatalf("%s, round %d: %v", v.name, r, err)
+				}
+				b.StartTimer()
+			}
 		}
 	}
 	b.StopTimer()
@@ -136,7 +152,8 @@ func ibenchInterleave(b *testing.B, rounds int, vs []*ibenchVariant) {
 // policy in-process), against cnitool add/del with the reference plugins
 // v1.10.0 (bridge + host-local, firewall, portmap; portMappings in
 // CAP_ARGS). Issue target: weir / reference ≤ 0.1. At least 15 rounds run,
-// whatever b.N.
+// whatever b.N. weir-resident is weir with another container attached
+// meanwhile (untimed), the steady state of a host in use.
 func BenchmarkIsolatorAttachDetach(b *testing.B) {
 	bin, ref := binDir(b), refDir(b)
 	bin, err := ibenchCopyBin(bin)
@@ -149,7 +166,7 @@ func BenchmarkIsolatorAttachDetach(b *testing.B) {
 		b.Fatal(err)
 	}
 	writeFile(b, filepath.Join(refRoot, "net.d", "10-refbench.conflist"), strings.ReplaceAll(ibenchRefConflist, "{{root}}", refRoot))
-	nW, nR := sandbox.NewNS(b), sandbox.NewNS(b)
+	nW, nR, nRes := sandbox.NewNS(b), sandbox.NewNS(b), sandbox.NewNS(b)
 
 	cnitool := func(verb string) error {
 		c := exec.Command(filepath.Join(ref, "cnitool"), verb, "refbench", nR.Path())
@@ -160,6 +177,13 @@ func BenchmarkIsolatorAttachDetach(b *testing.B) {
 		}
 		return nil
 	}
+	weirRound := func(r int) error {
+		id := fmt.Sprintf("bench-%d", r)
+		if err := w.weir(w.attachArgs(id, nW.Path(), r, 8081)...); err != nil {
+			return err
+		}
+		return w.weir("detach", id)
+	}
 	vs := []*ibenchVariant{
 		{name: "reference", run: func(int) error {
 			if err := cnitool("add"); err != nil {
@@ -167,17 +191,29 @@ func BenchmarkIsolatorAttachDetach(b *testing.B) {
 			}
 			return cnitool("del")
 		}},
-		{name: "weir", run: func(r int) error {
-			id := fmt.Sprintf("bench-%d", r)
-			if err := w.weir(w.attachArgs(id, nW.Path(), r, 8081)...); err != nil {
-				return err
-			}
-			return w.weir("detach", id)
-		}},
+		{name: "weir", run: weirRound},
+		// The same with another container on the host: weir's policy
+		// keeps its shared chains and sets while a container is under
+		// policy and removes them with the last one, so "weir" pays for
+		// them every round; the reference leaves its shared chains
+		// (CNI-FORWARD, CNI-HOSTPORT-*) after the first round.
+		{name: "weir-resident", run: weirRound,
+			before: func(int) error { return w.weir(w.attachArgs("resident", nRes.Path(), 1, 8082)...) },
+			after:  func(int) error { return w.weir("detach", "resident") }},
 	}
-	// Both sides must really have attached: a sanity round before timing.
+	// Every variant must really attach: a sanity round before timing.
 	for _, v := range vs {
-		if err := v.run(0); err != nil {
+		err := error(nil)
+		if v.before != nil {
+			err = v.before(0)
+		}
+		if err == nil {
+			err = v.run(0)
+		}
+		if err == nil && v.after != nil {
+			err = v.after(0)
+		}
+		if err != nil {
 			b.Fatalf("%s: %v", v.name, err)
 		}
 	}

@@ -7,12 +7,13 @@ import (
 
 // Figure is one measured cell: the median over Runs runs, in Unit.
 type Figure struct {
-	Value  float64 `json:"value"`
-	Unit   string  `json:"unit"`
-	Note   string  `json:"note,omitempty"`
-	Bench  string  `json:"benchmark"`
-	Metric string  `json:"metric"` // the benchmark's unit it came from
-	Runs   int     `json:"runs"`
+	Value   float64 `json:"value"`
+	Unit    string  `json:"unit"`
+	Note    string  `json:"note,omitempty"`
+	Bench   string  `json:"benchmark"`
+	Metric  string  `json:"metric"` // the benchmark's unit it came from
+	Runs    int     `json:"runs"`
+	FromLog bool    `json:"from_log,omitempty"` // logged by a run that then failed
 }
 
 // Status of a row.
@@ -129,7 +130,7 @@ func figure(bs Benches, rowBench *Bench, pkg string, c Col) (*Figure, string) {
 	if scale == 0 {
 		scale = 1
 	}
-	return &Figure{Value: v * scale, Unit: c.Show, Note: c.Note, Bench: b.Name, Metric: unit, Runs: len(b.Metrics[unit])}, ""
+	return &Figure{Value: v * scale, Unit: c.Show, Note: c.Note, Bench: b.Name, Metric: unit, Runs: len(b.Metrics[unit]), FromLog: b.FromLog}, ""
 }
 
 // missing says why a row has no figure: its benchmark failed, skipped,

@@ -17,14 +17,15 @@ type Run struct {
 	Procs   int                // GOMAXPROCS, 1 when the name has no suffix
 	N       int64              // iterations
 	Metrics map[string]float64 // unit -> value, ns/op included
+	FromLog bool               // the figures a failed benchmark logged, no result line
 }
 
-// Outcome is a benchmark that failed or was skipped, with the first line
-// of its message.
+// Outcome is a benchmark that failed or was skipped, with its message.
 type Outcome struct {
-	Pkg    string `json:"pkg"`
-	Name   string `json:"name"`
-	Reason string `json:"reason,omitempty"`
+	Pkg    string             `json:"pkg"`
+	Name   string             `json:"name"`
+	Reason string             `json:"reason,omitempty"`
+	Logged map[string]float64 `json:"logged_metrics,omitempty"` // "unit value" lines it logged
 }
 
 // Job is a `go test` invocation of scripts/bench, from its "# weir-bench"
@@ -120,8 +121,7 @@ func (p *parser) line(pkg, line string) {
 	trimmed := strings.TrimSpace(line)
 	if p.outcome != nil {
 		if trimmed != "" && line != trimmed && !strings.HasPrefix(trimmed, "---") {
-			p.outcome.Reason = stripFileLine(trimmed)
-			p.outcome = nil
+			p.message(trimmed)
 			return
 		}
 		p.outcome = nil
@@ -187,6 +187,37 @@ func (p *parser) resultInTail(name string, fields []string) (Run, bool) {
 	}
 	return Run{}, false
 }
+
+// message takes one indented line under a FAIL or SKIP: the last log
+// line (with its continuation lines) is the reason, as b.Fatal logs last;
+// "unit value" log lines are kept as the figures the benchmark logged
+// before it failed.
+func (p *parser) message(line string) {
+	o := p.outcome
+	if !fileLine.MatchString(line) {
+		if o.Reason != "" && len(o.Reason) < maxReason {
+			o.Reason += " " + line
+		}
+		return
+	}
+	msg := stripFileLine(line)
+	if m := loggedMetric.FindStringSubmatch(msg); m != nil {
+		if v, err := strconv.ParseFloat(m[2], 64); err == nil {
+			if o.Logged == nil {
+				o.Logged = map[string]float64{}
+			}
+			o.Logged[m[1]] = v
+			return
+		}
+	}
+	o.Reason = msg
+}
+
+const maxReason = 300
+
+// loggedMetric is a log line "unit value", the unit with a slash in it
+// ("ms/attach-cli-10   88.120").
+var loggedMetric = regexp.MustCompile(`^(\S+/\S+)\s+(-?[0-9.]+(?:e[-+]?[0-9]+)?)$`)
 
 // result parses "N value unit value unit ..." of benchmark name.
 func (p *parser) result(name string, fields []string) (Run, bool) {

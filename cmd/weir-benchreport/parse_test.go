@@ -136,3 +136,54 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+// A real failure: BenchmarkIsolatorScale measured, logged its figures,
+// then failed detaching; it printed no result line.
+const scaleFailed = `pkg: github.com/weirnet/weir/integration
+--- FAIL: BenchmarkIsolatorScale
+    isolator_bench_test.go:280: 1000 containers attached in 632.8 s
+    isolator_bench_test.go:250: ms/attach-cli-10                 88.120
+    isolator_bench_test.go:250: ms/attach-cli-1000             2109.611
+    isolator_bench_test.go:250: ratio/attach-cli-1000:10         23.940
+    isolator_bench_test.go:250: MB/daemon-rss                    21.570
+    isolator_bench_test.go:207: DELETE /v1/containers/scale-0021: 500 {
+          "error": "cleaning up scale-0021: plugin portmap failed (del): plugin portmap timed out after 30s and was killed"
+        }
+        
+FAIL
+exit status 1
+FAIL	github.com/weirnet/weir/integration	1408.469s
+`
+
+func TestParseFailureWithLoggedFigures(t *testing.T) {
+	in, err := Parse(strings.NewReader(scaleFailed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Runs) != 0 || len(in.Failed) != 1 {
+		t.Fatalf("runs %+v, failed %+v", in.Runs, in.Failed)
+	}
+	f := in.Failed[0]
+	wantReason := `DELETE /v1/containers/scale-0021: 500 { "error": "cleaning up scale-0021: plugin portmap failed (del): plugin portmap timed out after 30s and was killed" }`
+	if f.Name != "BenchmarkIsolatorScale" || f.Reason != wantReason {
+		t.Errorf("outcome %q: reason %q", f.Name, f.Reason)
+	}
+	wantLogged := map[string]float64{"ms/attach-cli-10": 88.120, "ms/attach-cli-1000": 2109.611, "ratio/attach-cli-1000:10": 23.940, "MB/daemon-rss": 21.570}
+	if !reflect.DeepEqual(f.Logged, wantLogged) {
+		t.Errorf("logged %v", f.Logged)
+	}
+	rep := Build(in, "full")
+	for _, r := range rep.Rows {
+		if !strings.Contains(r.Metric, "the 1,000th vs the 10th") {
+			continue
+		}
+		if r.Status != StatusFailed || r.Ratio == nil || *r.Ratio != 23.940 || !r.Weir.FromLog || r.Reason != "BenchmarkIsolatorScale: "+wantReason {
+			t.Errorf("row: %+v", r)
+		}
+		if v := verdict(r); !strings.HasPrefix(v, "**failed** (figures from its log): BenchmarkIsolatorScale: DELETE") {
+			t.Errorf("verdict %q", v)
+		}
+		return
+	}
+	t.Error("no 1,000th vs 10th row")
+}

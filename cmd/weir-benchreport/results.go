@@ -28,6 +28,7 @@ type Report struct {
 type BenchFigures struct {
 	Pkg     string                  `json:"pkg"`
 	Name    string                  `json:"name"`
+	FromLog bool                    `json:"from_log,omitempty"` // figures a failed run logged
 	Runs    int                     `json:"runs"`
 	N       []int64                 `json:"n"`
 	Metrics map[string]MetricValues `json:"metrics"`
@@ -41,7 +42,7 @@ type MetricValues struct {
 
 // Build evaluates the rows and the plot over the parsed output.
 func Build(in *Input, mode string) *Report {
-	bs := Aggregate(in.Runs)
+	bs := Aggregate(WithLogged(in.Runs, in.Failed))
 	rep := &Report{Mode: mode, Env: in.Env, Jobs: in.Jobs, Failed: in.Failed, Skipped: in.Skipped,
 		PkgFail: in.PkgFail, Warnings: in.Warnings}
 	for _, j := range in.Jobs {
@@ -51,7 +52,7 @@ func Build(in *Input, mode string) *Report {
 	rep.Rows = Evaluate(Rows(bs), bs, in, StepsRun(in, mode), mode)
 	rep.Plot = BuildPlot(bs)
 	for _, b := range bs {
-		f := BenchFigures{Pkg: b.Pkg, Name: b.Name, Runs: b.Runs(), N: b.N, Metrics: map[string]MetricValues{}}
+		f := BenchFigures{Pkg: b.Pkg, Name: b.Name, FromLog: b.FromLog, Runs: b.Runs(), N: b.N, Metrics: map[string]MetricValues{}}
 		for u, vs := range b.Metrics {
 			f.Metrics[u] = MetricValues{Median: median(vs), Values: vs}
 		}

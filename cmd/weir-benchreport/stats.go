@@ -11,6 +11,7 @@ type Bench struct {
 	Name    string
 	N       []int64
 	Metrics map[string][]float64
+	FromLog bool // some figures are from the log of a failed run
 }
 
 // Runs is how many result lines the benchmark printed.
@@ -51,11 +52,28 @@ func Aggregate(runs []Run) Benches {
 			out = append(out, b)
 		}
 		b.N = append(b.N, r.N)
+		b.FromLog = b.FromLog || r.FromLog
 		for u, v := range r.Metrics {
 			b.Metrics[u] = append(b.Metrics[u], v)
 		}
 	}
 	return out
+}
+
+// WithLogged adds to runs, as a run, the figures each failed benchmark
+// that printed no result line logged before it failed (a benchmark that
+// measured, then failed cleaning up).
+func WithLogged(runs []Run, failed []Outcome) []Run {
+	have := map[string]bool{}
+	for _, r := range runs {
+		have[r.Pkg+"\x00"+r.Name] = true
+	}
+	for _, o := range failed {
+		if len(o.Logged) > 0 && !have[o.Pkg+"\x00"+o.Name] {
+			runs = append(runs, Run{Pkg: o.Pkg, Name: o.Name, Procs: 1, Metrics: o.Logged, FromLog: true})
+		}
+	}
+	return runs
 }
 
 // Find returns the benchmark named name in a package whose import path is

@@ -79,6 +79,9 @@ func verdict(r Result) string {
 		}
 		return "—"
 	case StatusFailed:
+		if r.Weir != nil && r.Weir.FromLog {
+			return "**failed** (figures from its log): " + escape(r.Reason)
+		}
 		return "**failed**: " + escape(r.Reason)
 	}
 	if r.Reason != "" {
