@@ -67,7 +67,7 @@ chaos: deps build ## reliability suite, long form (crashes, churn, plugin faults
 	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(CHAOS_FUZZTIME) ./$${t%%:*}/ || status=1; \
 	done; exit $$status
 
-bench: deps build ref ## weir vs the reference, in the sandbox: one table, bench-results/ (JSON, SVG plot); ~10 min
+bench: deps build ref ## weir vs the reference, in the sandbox: one table, bench-results/ (JSON, SVG plot); ~7 min
 	$(TEST_ENV) GO=$(GO) scripts/bench
 
 bench-quick: deps build ref ## a smaller `make bench`: fewer iterations, slowest sub-benchmarks left out; ~1.5 min

@@ -3,9 +3,11 @@
 // (metric, weir, reference, ratio, target, met?), the raw figures as JSON,
 // and an SVG plot of attach latency against the containers on the host.
 //
-//	weir-benchreport plan [-mode full|quick]
+//	weir-benchreport plan [-mode full|quick] [-discover]
 //	    prints what scripts/bench runs, one `go test` per line:
-//	    package, -bench pattern, -benchtime, -count (tab-separated)
+//	    package, -bench pattern, -benchtime, -count, environment
+//	    (tab-separated); -discover adds the benchmarks of integration/
+//	    that the plan does not name (`go test -list`)
 //	weir-benchreport [report] [-mode full|quick] [-out DIR] [FILE...]
 //	    reads `go test -bench` output (plain or -json) from the files or
 //	    stdin, prints the table, writes DIR/results.json and
@@ -16,5 +18,6 @@
 // such as ms/weir-exec or ratio-median/reference). Where a benchmark
 // reports its own ratio from variants timed interleaved in the same run,
 // the ratio column is the median of those paired ratios; otherwise it is
-// the ratio of the two medians.
+// the ratio of the two medians. A benchmark that failed after it measured
+// keeps the figures it logged ("unit value" lines), flagged as such.
 package main

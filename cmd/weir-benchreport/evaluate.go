@@ -34,6 +34,7 @@ type Result struct {
 	RatioFrom string   `json:"ratio_from,omitempty"` // "paired" (the benchmark's own) or "medians"
 	Target    string   `json:"target"`
 	Status    string   `json:"status"`
+	Failed    bool     `json:"failed,omitempty"` // the benchmark failed, after measuring when there are figures
 	Reason    string   `json:"reason,omitempty"` // why not measured or failed
 }
 
@@ -105,8 +106,11 @@ func evaluate(row Row, bs Benches, in *Input, steps []Step, mode string) Result 
 	if res.Ref == nil {
 		res.Reason = refReason
 	}
+	if row.Short != "" && row.Target.Op != "" {
+		res.Status, res.Reason = StatusNotMeasured, row.Short
+	}
 	if f := failure(in, row.Pkg, weir.Bench, true); f != nil {
-		res.Status, res.Reason = StatusFailed, failReason(f)
+		res.Failed, res.Reason = true, failReason(f)
 	}
 	return res
 }

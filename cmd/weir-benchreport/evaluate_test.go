@@ -50,7 +50,7 @@ BenchmarkF-2 	 5	 1 ns/op	 3 ms/weir
 		{StatusNotMet, "", 8, 0.5, "medians"},
 		{StatusFailed, "BenchmarkD: no daemon", -1, -1, ""},
 		{StatusNotMeasured, "skipped: WEIR_REF_DIR is not set", -1, -1, ""},
-		{StatusFailed, "BenchmarkF: wrong answer", 3, -1, ""},
+		{StatusReport, "BenchmarkF: wrong answer", 3, -1, ""},
 		{StatusNotMeasured, "not run in quick mode", -1, -1, ""},
 		{StatusNotMeasured, "BenchmarkC reported no ms/other", -1, -1, ""},
 		{StatusReport, "reference not measured: not run in quick mode", 8, -1, ""},
@@ -66,6 +66,9 @@ BenchmarkF-2 	 5	 1 ns/op	 3 ms/weir
 		if (g.Ratio == nil) != (w.ratio < 0) || g.Ratio != nil && *g.Ratio != w.ratio {
 			t.Errorf("%s: ratio %v, want %v", g.Metric, g.Ratio, w.ratio)
 		}
+	}
+	if !got[6].Failed || got[4].Failed {
+		t.Errorf("failed flags: %+v, %+v", got[6], got[4])
 	}
 	if got[0].Weir.Runs != 3 || got[0].Ref.Value != 11 {
 		t.Errorf("medians over three runs: %+v %+v", got[0].Weir, got[0].Ref)

@@ -177,11 +177,21 @@ func TestParseFailureWithLoggedFigures(t *testing.T) {
 		if !strings.Contains(r.Metric, "the 1,000th vs the 10th") {
 			continue
 		}
-		if r.Status != StatusFailed || r.Ratio == nil || *r.Ratio != 23.940 || !r.Weir.FromLog || r.Reason != "BenchmarkIsolatorScale: "+wantReason {
+		if r.Status != StatusNotMet || !r.Failed || r.Ratio == nil || *r.Ratio != 23.940 || !r.Weir.FromLog || r.Reason != "BenchmarkIsolatorScale: "+wantReason {
 			t.Errorf("row: %+v", r)
 		}
-		if v := verdict(r); !strings.HasPrefix(v, "**failed** (figures from its log): BenchmarkIsolatorScale: DELETE") {
-			t.Errorf("verdict %q", v)
+		var table strings.Builder
+		if err := WriteTable(&table, rep); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"| 2,110 ms | 88.1 ms (10th) | 23.9 | ratio ≤ 1.5 | **no** (the run failed after measuring [1]) |",
+			"| 21.6 MB | — | — | ≤ 50 MB | yes (the run failed after measuring [1]) |",
+			"\n[1] BenchmarkIsolatorScale: " + wantReason + "\n",
+		} {
+			if !strings.Contains(table.String(), want) {
+				t.Errorf("the table lacks %q:\n%s", want, table.String())
+			}
 		}
 		return
 	}

@@ -30,31 +30,37 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// testdata/quick-sample.txt is the raw output of a real `make bench-quick`.
-func TestGoldenQuickSample(t *testing.T) {
-	data, err := os.ReadFile("testdata/quick-sample.txt")
-	if err != nil {
-		t.Fatal(err)
+// testdata/quick-sample.txt and full-sample.txt are the raw output of a
+// real `make bench-quick` and `make bench` (where the isolator's scale
+// benchmark stopped at 500 containers, its time budget spent).
+func TestGolden(t *testing.T) {
+	for _, mode := range []string{"quick", "full"} {
+		t.Run(mode, func(t *testing.T) {
+			data, err := os.ReadFile("testdata/" + mode + "-sample.txt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := Parse(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := Build(in, mode)
+			rep.OutDir = "bench-results"
+			var table, js, svg bytes.Buffer
+			if err := WriteTable(&table, rep); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteJSON(&js, rep); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteSVG(&svg, rep.Plot); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, mode+"-sample.table.md", table.Bytes())
+			golden(t, mode+"-sample.results.json", js.Bytes())
+			golden(t, mode+"-sample.attach-latency.svg", svg.Bytes())
+		})
 	}
-	in, err := Parse(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := Build(in, "quick")
-	rep.OutDir = "bench-results"
-	var table, js, svg bytes.Buffer
-	if err := WriteTable(&table, rep); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteJSON(&js, rep); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteSVG(&svg, rep.Plot); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "quick-sample.table.md", table.Bytes())
-	golden(t, "quick-sample.results.json", js.Bytes())
-	golden(t, "quick-sample.attach-latency.svg", svg.Bytes())
 }
 
 func TestRunWritesFiles(t *testing.T) {

@@ -51,6 +51,7 @@ type Row struct {
 	Ref    Col    // no Unit: no reference column
 	Ratio  string // the benchmark's per-run ratio unit; "" = the medians' ratio
 	Target Target
+	Short  string // why the figures, when present, do not measure the target
 }
 
 func ms(unit string) Col { return Col{Unit: unit, Show: "ms"} }

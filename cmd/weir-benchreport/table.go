@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -15,7 +16,17 @@ func WriteTable(w io.Writer, rep *Report) error {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("## weir vs reference (%s run, medians over repeated runs)\n\n", rep.Mode)
 	p("| metric | weir | reference | ratio | target | met? |\n|---|---|---|---|---|---|\n")
-	var met, notMet, notMeasured, failed, medians int
+	var failures []string // distinct failure messages, footnoted under the table
+	footnote := func(reason string) string {
+		i := slices.Index(failures, reason)
+		if i < 0 {
+			failures = append(failures, reason)
+			i = len(failures) - 1
+		}
+		return fmt.Sprintf("[%d]", i+1)
+	}
+	counts := map[string]int{}
+	failedRuns, medians := 0, 0
 	for _, r := range rep.Rows {
 		ratio := "—"
 		if r.Ratio != nil {
@@ -25,23 +36,29 @@ func WriteTable(w io.Writer, rep *Report) error {
 				medians++
 			}
 		}
-		p("| %s | %s | %s | %s | %s | %s |\n", r.Metric, cell(r.Weir), cell(r.Ref), ratio, r.Target, verdict(r))
-		switch r.Status {
-		case StatusMet:
-			met++
-		case StatusNotMet:
-			notMet++
-		case StatusFailed:
-			failed++
-		case StatusNotMeasured:
-			notMeasured++
+		v := verdict(r)
+		switch {
+		case r.Status == StatusFailed:
+			v = "**failed** " + footnote(r.Reason)
+		case r.Failed:
+			v += " (the run failed after measuring " + footnote(r.Reason) + ")"
+			failedRuns++
 		}
+		p("| %s | %s | %s | %s | %s | %s |\n", r.Metric, cell(r.Weir), cell(r.Ref), ratio, r.Target, v)
+		counts[r.Status]++
 	}
-	p("\nTargets: %d met, %d not met, %d not measured, %d failed.", met, notMet, notMeasured, failed)
+	p("\nTargets: %d met, %d not met, %d not measured, %d failed.", counts[StatusMet], counts[StatusNotMet],
+		counts[StatusNotMeasured], counts[StatusFailed])
+	if failedRuns > 0 {
+		p(" %d rows have figures a run logged before it failed.", failedRuns)
+	}
 	if medians > 0 {
 		p(" Ratios marked * are the ratio of the two medians; the others are the benchmark's own ratio of variants timed interleaved in one run, median over runs.")
 	}
 	p("\n")
+	for i, f := range failures {
+		p("[%d] %s\n", i+1, f)
+	}
 	if rep.Seconds > 0 {
 		p("Benchmarks ran %s in %d go test steps", fmtDuration(rep.Seconds), len(rep.Jobs))
 		if rep.Env["cpu"] != "" {
@@ -67,6 +84,7 @@ func cell(f *Figure) string {
 	return s
 }
 
+// verdict is the met? cell of a row that did not fail outright.
 func verdict(r Result) string {
 	switch r.Status {
 	case StatusMet:
@@ -74,17 +92,12 @@ func verdict(r Result) string {
 	case StatusNotMet:
 		return "**no**"
 	case StatusReport:
-		if r.Reason != "" {
+		if r.Reason != "" && !r.Failed {
 			return "— (" + escape(r.Reason) + ")"
 		}
 		return "—"
-	case StatusFailed:
-		if r.Weir != nil && r.Weir.FromLog {
-			return "**failed** (figures from its log): " + escape(r.Reason)
-		}
-		return "**failed**: " + escape(r.Reason)
 	}
-	if r.Reason != "" {
+	if r.Reason != "" && !r.Failed {
 		return r.Status + ": " + escape(r.Reason)
 	}
 	return r.Status
