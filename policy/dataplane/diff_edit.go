@@ -14,11 +14,16 @@ import (
 // ~3 ms. Small chains are cheap to rewrite and not worth the cache space.
 const editMin = 16
 
-// chainEdit changes a chain in place: rules deleted (by specification),
-// or rules inserted at 1-based positions (0: appended), in order.
+// chainEdit changes a chain in place: rules deleted by their 1-based
+// positions in the old chain (descending, so each position still names the
+// rule meant when it is deleted), or rules inserted at 1-based positions
+// (0: appended), in order. Deleting by position and not by specification
+// matters: a rule that occurs twice in a chain (the same accept in every
+// policy's block) is deleted by specification where it first occurs, which
+// reorders the chain, and rule order decides verdicts.
 type chainEdit struct {
 	name string
-	del  []string
+	del  []int
 	ins  []ruleInsert
 }
 
@@ -50,13 +55,14 @@ func editOf(name string, old, new []string) (chainEdit, bool) {
 		}
 	case isSubseq(new, old):
 		j := 0
-		for _, r := range old {
+		for i, r := range old {
 			if j < len(new) && new[j] == r {
 				j++
 				continue
 			}
-			e.del = append(e.del, r)
+			e.del = append(e.del, i+1)
 		}
+		slices.Reverse(e.del)
 	default:
 		return chainEdit{}, false
 	}

@@ -104,8 +104,8 @@ func renderRules(tables map[famTable]*tablePlan, f Family, write, del func(strin
 			}
 		}
 		for _, e := range tp.edit {
-			for _, r := range e.del {
-				b.WriteString("-D " + e.name + " " + r + "\n")
+			for _, pos := range e.del {
+				b.WriteString("-D " + e.name + " " + strconv.Itoa(pos) + "\n")
 			}
 			for _, in := range e.ins {
 				if in.pos == 0 {

@@ -178,11 +178,12 @@ func TestApplyEditsBigChainsInPlace(t *testing.T) {
 	checkCalls(t, f.take(),
 		"restore ipv4\n*filter\n"+epChain("mid")+"-I WEIR-FORWARD 7 "+jump("mid")+"\nCOMMIT\n")
 
-	// One leaves: its jump is deleted, its chain flushed and deleted.
+	// One leaves: its jump is deleted (by position: one rule precedes the
+	// jumps), its chain flushed and deleted.
 	left := append(append([]string{}, mid[:2]...), mid[3:]...)
 	st = mustApply(t, w, demoState(nil, left...))
 	checkCalls(t, f.take(),
-		"restore ipv4\n*filter\n-D WEIR-FORWARD "+jump(mid[2])+"\n-F WEIR-EP-"+mid[2]+"\n-X WEIR-EP-"+mid[2]+"\nCOMMIT\n")
+		"restore ipv4\n*filter\n-D WEIR-FORWARD 4\n-F WEIR-EP-"+mid[2]+"\n-X WEIR-EP-"+mid[2]+"\nCOMMIT\n")
 	if st.ChainsEdited != 1 || st.RulesDeleted != 1 || st.ChainsDeleted != 1 || st.ChainsWritten != 0 {
 		t.Fatalf("stats %+v", st)
 	}
