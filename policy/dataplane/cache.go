@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,7 +14,7 @@ import (
 
 // cacheVersion changes when the cache's meaning changes; other versions
 // are ignored.
-const cacheVersion = 1
+const cacheVersion = 2
 
 // soNetnsCookie is SO_NETNS_COOKIE (Linux 5.14; asm-generic value, which
 // amd64, arm64, riscv64, ppc64 and s390x use).
@@ -80,7 +79,7 @@ func currentNetNS() (netnsID, error) {
 
 // cachePathFor returns the cache file of the namespace with inode ino.
 func cachePathFor(dir string, ino uint64) string {
-	return filepath.Join(dir, fmt.Sprintf("dataplane-%d.json", ino))
+	return filepath.Join(dir, fmt.Sprintf("dataplane-%d.cache", ino))
 }
 
 // loadCache reads the cache file at path. It returns the file (nil if
@@ -90,11 +89,11 @@ func loadCache(path string) *cacheFile {
 	if err != nil {
 		return nil
 	}
-	var c cacheFile
-	if json.Unmarshal(data, &c) != nil || c.Version != cacheVersion {
+	c, err := decodeCache(data)
+	if err != nil {
 		return nil
 	}
-	return &c
+	return c
 }
 
 // fileStamp tells whether a file was replaced or changed.
@@ -186,10 +185,7 @@ func storeCache(path string, c cacheFile, want current, valid bool) (*cacheFile,
 			c.Hooks = append(c.Hooks, cachedHook(h))
 		}
 	}
-	data, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encoding dataplane cache: %w", err)
-	}
+	data := encodeCache(&c)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("creating cache directory: %w", err)
 	}

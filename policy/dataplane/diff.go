@@ -21,12 +21,16 @@ type current struct {
 
 // digest identifies a chain's rules.
 func digest(rules []string) string {
-	h := sha256.New()
+	n := 0
 	for _, r := range rules {
-		h.Write([]byte(r))
-		h.Write([]byte{'\n'})
+		n += len(r) + 1
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	b := make([]byte, 0, n)
+	for _, r := range rules {
+		b = append(append(b, r...), '\n')
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // bigRules returns the rules of the chains of s that the cache keeps.
