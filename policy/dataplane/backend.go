@@ -57,13 +57,12 @@ func detectBackend(ctx context.Context) (Backend, int, error) {
 	if err != nil {
 		return "", 0, fmt.Errorf("detecting iptables backend: %w", err)
 	}
-	out, err := exec.CommandContext(ctx, bin, "--version").CombinedOutput()
-	forks := 1
+	def, forks, err := defaultBackend(ctx, bin)
 	if err != nil {
-		return "", forks, fmt.Errorf("detecting iptables backend: running %s --version: %w: %s", bin, err, bytes.TrimSpace(out))
+		return "", forks, err
 	}
-	if !bytes.Contains(out, []byte("(nf_tables)")) {
-		return Legacy, forks, nil // "(legacy)", or iptables before 1.8
+	if def == Legacy {
+		return Legacy, forks, nil
 	}
 	if !legacyTablesLoaded() {
 		return NFT, forks, nil
@@ -83,6 +82,39 @@ func detectBackend(ctx context.Context) (Backend, int, error) {
 		return Legacy, forks, nil
 	}
 	return NFT, forks, nil
+}
+
+// defaultBackend returns the backend the iptables binary at bin writes to,
+// and how many processes that took. The alternatives symlinks of a
+// packaged iptables end at xtables-nft-multi or xtables-legacy-multi, which
+// names it without running anything (a fork on every plugin call); any
+// other binary is asked with --version, which prints "(nf_tables)" or
+// "(legacy)" (iptables before 1.8 prints neither and is legacy).
+func defaultBackend(ctx context.Context, bin string) (Backend, int, error) {
+	if real, err := filepath.EvalSymlinks(bin); err == nil {
+		if b, ok := backendOfBinary(filepath.Base(real)); ok {
+			return b, 0, nil
+		}
+	}
+	out, err := exec.CommandContext(ctx, bin, "--version").CombinedOutput()
+	if err != nil {
+		return "", 1, fmt.Errorf("detecting iptables backend: running %s --version: %w: %s", bin, err, bytes.TrimSpace(out))
+	}
+	if bytes.Contains(out, []byte("(nf_tables)")) {
+		return NFT, 1, nil
+	}
+	return Legacy, 1, nil
+}
+
+// backendOfBinary names the backend of an iptables multi-call binary.
+func backendOfBinary(name string) (Backend, bool) {
+	switch name {
+	case "xtables-nft-multi", "iptables-nft":
+		return NFT, true
+	case "xtables-legacy-multi", "iptables-legacy":
+		return Legacy, true
+	}
+	return "", false
 }
 
 // legacyTablesLoaded reports whether any x_tables table exists in the
