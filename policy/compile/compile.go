@@ -3,7 +3,9 @@ package compile
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/weirnet/weir/policy"
 	"github.com/weirnet/weir/policy/dataplane"
@@ -30,7 +32,8 @@ type Endpoint struct {
 	NetNS         string        // the container's namespace, for NetNS mode
 	DefaultAction policy.Action // for directions no policy selects: allow or deny
 
-	key string // endpointKey, set by Compile on its own copy
+	key    string // endpointKey, set by Compile on its own copy
+	labels string // labelsKey, set by the compiler when first needed
 }
 
 // Output is the compiled dataplane: the host's state and, for each endpoint
@@ -47,8 +50,33 @@ var families = []dataplane.Family{dataplane.IPv4, dataplane.IPv6}
 // pols has no policies). It is a pure function: same input, same output, so
 // the writer only rewrites what changed.
 func Compile(pols map[string]*policy.Set, eps []Endpoint) (*Output, error) {
-	c := &compiler{pols: pols, eps: sortEndpoints(eps), out: &Output{Host: dataplane.NewState(), NetNS: map[string]dataplane.State{}},
-		selecting: map[string][]*policy.Policy{}}
+	return CompileMemo(pols, eps, nil)
+}
+
+// CompileMemo is Compile taking each unchanged endpoint's own chains from
+// memo (nil: none), and leaving in memo those of this compilation's
+// endpoints (see Memo). Its output is Compile's.
+func CompileMemo(pols map[string]*policy.Set, eps []Endpoint, memo *Memo) (*Output, error) {
+	// Each endpoint has two chains and a few dispatch rules per family:
+	// maps sized for them do not grow (and rehash) a dozen times.
+	host := dataplane.State{Sets: make(map[string]dataplane.IPSet, 64), Chains: make(map[string]dataplane.Chain, 4*len(eps)+64)}
+	c := &compiler{pols: pols, eps: sortEndpoints(eps), out: &Output{Host: host, NetNS: map[string]dataplane.State{}},
+		selecting: map[string][]*policy.Policy{}, memo: memo}
+	if memo != nil {
+		memo.begin()
+	}
+	out, err := c.compile()
+	if memo != nil {
+		if err != nil {
+			memo.abort()
+		} else {
+			memo.commit()
+		}
+	}
+	return out, err
+}
+
+func (c *compiler) compile() (*Output, error) {
 	for i := range c.eps {
 		if err := c.validate(&c.eps[i]); err != nil {
 			return nil, err
@@ -75,6 +103,7 @@ type compiler struct {
 	// selecting memoises policiesFor by policy directory, direction and
 	// label set: endpoints far outnumber distinct label sets.
 	selecting map[string][]*policy.Policy
+	memo      *Memo // nil: generate every endpoint's chains
 }
 
 func sortEndpoints(eps []Endpoint) []Endpoint {
@@ -82,7 +111,7 @@ func sortEndpoints(eps []Endpoint) []Endpoint {
 	for i := range out {
 		out[i].key = hash16(out[i].Network, out[i].ID, out[i].IfName)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	slices.SortFunc(out, func(a, b Endpoint) int { return strings.Compare(a.key, b.key) })
 	return out
 }
 

@@ -8,18 +8,19 @@ import (
 	"github.com/weirnet/weir/policy/dataplane"
 )
 
-// endpointChains generates ep's egress and ingress chains for family f.
-// egressDone is where an allowed egress goes: WEIR-EGRESS-OK on the host,
-// which marks the packet and returns to the dispatcher; in a namespace the
-// same chain just returns to OUTPUT.
-func (b *builder) endpointChains(ep *Endpoint, f dataplane.Family) {
+// genEndpointChains generates ep's egress and ingress chains for family
+// f, and reports whether they jump to policy chains (which it generates
+// too, once per builder). An allowed egress goes to WEIR-EGRESS-OK, which
+// on the host marks the packet and returns to the dispatcher, and in a
+// namespace just returns to OUTPUT.
+func (b *builder) genEndpointChains(ep *Endpoint, f dataplane.Family) bool {
 	comment := epComment(ep)
 	addrs := addrsOf(ep, f)
 	if len(addrs) == 0 && ep.Mode == Host {
 		// Nothing of this family may leave it, and nothing reaches it by
 		// address: the dispatch names no ingress chain for it.
 		addChain(b.st, f, egressChain(ep), []string{newRule(comment + " no address").jump("DROP")})
-		return
+		return false
 	}
 	// Egress: anti-spoofing first.
 	var eg []string
@@ -45,6 +46,7 @@ func (b *builder) endpointChains(ep *Endpoint, f dataplane.Family) {
 	eg = append(eg, b.verdict(ep, policy.Egress, f, "-g", chainEgressOK)...)
 	addChain(b.st, f, egressChain(ep), eg)
 	addChain(b.st, f, ingressChain(ep), b.verdict(ep, policy.Ingress, f, "-j", "ACCEPT"))
+	return true
 }
 
 // verdict renders the policy evaluation of one direction: clear the allow

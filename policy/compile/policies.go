@@ -13,11 +13,18 @@ import (
 // builder fills one namespace's state, generating each policy chain and
 // peer set once however many endpoints use it.
 type builder struct {
-	c      *compiler
-	st     *dataplane.State
-	done   map[string]bool // chains and sets already generated
-	pnames map[pchainKey]string
-	qnames map[string]string // policy name -> quoted sanitized name
+	c          *compiler
+	st         *dataplane.State
+	done       map[string]bool  // sets already generated
+	chainsDone map[famName]bool // policy chains already generated
+	labelsDone map[famName]bool // label sets (ep.labels) whose policy chains are generated
+	pnames     map[pchainKey]string
+	qnames     map[string]string // policy name -> quoted sanitized name
+}
+
+type famName struct {
+	f    dataplane.Family
+	name string
 }
 
 type pchainKey struct {
@@ -26,7 +33,7 @@ type pchainKey struct {
 }
 
 func (c *compiler) newBuilder(st *dataplane.State) *builder {
-	return &builder{c: c, st: st, done: map[string]bool{}, pnames: map[pchainKey]string{}, qnames: map[string]string{}}
+	return &builder{c: c, st: st, done: map[string]bool{}, chainsDone: map[famName]bool{}, labelsDone: map[famName]bool{}, pnames: map[pchainKey]string{}, qnames: map[string]string{}}
 }
 
 // policiesFor returns the policies selecting ep in dir, in order.
@@ -35,7 +42,10 @@ func (c *compiler) policiesFor(ep *Endpoint, dir policy.Direction) []*policy.Pol
 	if set == nil {
 		return nil
 	}
-	k := labelsKey(ep.PolicyDir, dir, ep.Labels)
+	if ep.labels == "" {
+		ep.labels = labelsKey(ep.PolicyDir, ep.Labels)
+	}
+	k := string(dir) + "\x00" + ep.labels
 	if ps, ok := c.selecting[k]; ok {
 		return ps
 	}
@@ -44,10 +54,10 @@ func (c *compiler) policiesFor(ep *Endpoint, dir policy.Direction) []*policy.Pol
 	return ps
 }
 
-// labelsKey identifies a label set under a policy directory and direction.
-func labelsKey(dir string, d policy.Direction, labels map[string]string) string {
+// labelsKey identifies a label set under a policy directory.
+func labelsKey(dir string, labels map[string]string) string {
 	keys := make([]string, 0, len(labels))
-	n := len(dir) + len(d) + 2
+	n := len(dir) + 2
 	for k, v := range labels {
 		keys = append(keys, k)
 		n += len(k) + len(v) + 2
@@ -56,8 +66,6 @@ func labelsKey(dir string, d policy.Direction, labels map[string]string) string 
 	var b strings.Builder
 	b.Grow(n)
 	b.WriteString(dir)
-	b.WriteByte(0)
-	b.WriteString(string(d))
 	for _, k := range keys {
 		b.WriteByte(0)
 		b.WriteString(k)
@@ -76,10 +84,10 @@ func (b *builder) policyChain(policyDir string, p *policy.Policy, dir policy.Dir
 		name = policyChain(policyDir, p.Name, dir == policy.Ingress)
 		b.pnames[pk] = name
 	}
-	if b.done[string(f)+name] {
+	if b.chainsDone[famName{f, name}] {
 		return name
 	}
-	b.done[string(f)+name] = true
+	b.chainsDone[famName{f, name}] = true
 	comment := "weir: policy=" + sanitize(p.Name)
 	var rules []string
 	for i, r := range p.Rules(dir) {

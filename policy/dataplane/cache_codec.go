@@ -1,47 +1,23 @@
 package dataplane
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/weirnet/weir/internal/bincodec"
 )
 
 // The cache file is read and written on every Apply, and at 1,000
 // endpoints it holds ~20,000 rules: as JSON its decoding and encoding cost
 // more than compiling the policy (~30 ms of a ~85 ms attach). It is
-// therefore a plain binary encoding: a magic line, then each field in a
-// fixed order; strings, lists and maps as a uvarint count followed by
-// their elements. Nothing but this package reads it.
+// therefore in the binary encoding of internal/bincodec: a magic line,
+// then each field in a fixed order. Nothing but this package reads it.
 
 // cacheMagic starts every cache file; it changes with cacheVersion.
 const cacheMagic = "weir dataplane cache 2\n"
 
 // errCacheFormat is any cache file that is not one this version wrote.
 var errCacheFormat = errors.New("not a dataplane cache file of this version")
-
-type cacheEncoder struct{ b []byte }
-
-func (e *cacheEncoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-
-func (e *cacheEncoder) str(s string) {
-	e.uint(uint64(len(s)))
-	e.b = append(e.b, s...)
-}
-
-func (e *cacheEncoder) strs(l []string) {
-	e.uint(uint64(len(l)))
-	for _, s := range l {
-		e.str(s)
-	}
-}
-
-func (e *cacheEncoder) strMap(m map[string]string) {
-	e.uint(uint64(len(m)))
-	for k, v := range m {
-		e.str(k)
-		e.str(v)
-	}
-}
 
 // encodeCache renders c in the cache file format.
 func encodeCache(c *cacheFile) []byte {
@@ -51,108 +27,36 @@ func encodeCache(c *cacheFile) []byte {
 			n += len(r) + 2
 		}
 	}
-	e := &cacheEncoder{b: make([]byte, 0, n+64*(len(c.Chains)+len(c.Raw)+len(c.Sums)))}
-	e.b = append(e.b, cacheMagic...)
-	e.str(string(c.Backend))
-	e.uint(c.Cookie)
-	e.uint(c.Generation)
-	if c.Valid {
-		e.uint(1)
-	} else {
-		e.uint(0)
-	}
-	e.uint(uint64(len(c.Sets)))
+	e := &bincodec.Encoder{B: make([]byte, 0, n+64*(len(c.Chains)+len(c.Raw)+len(c.Sums)))}
+	e.B = append(e.B, cacheMagic...)
+	e.Str(string(c.Backend))
+	e.Uint(c.Cookie)
+	e.Uint(c.Generation)
+	e.Bool(c.Valid)
+	e.Uint(uint64(len(c.Sets)))
 	for name, s := range c.Sets {
-		e.str(name)
-		e.str(s.Type)
-		e.str(string(s.Family))
-		e.strs(s.Members)
+		e.Str(name)
+		e.Str(s.Type)
+		e.Str(string(s.Family))
+		e.Strs(s.Members)
 	}
-	e.strMap(c.Chains)
-	e.uint(uint64(len(c.Rules)))
+	e.StrMap(c.Chains)
+	e.Uint(uint64(len(c.Rules)))
 	for k, rs := range c.Rules {
-		e.str(k)
-		e.strs(rs)
+		e.Str(k)
+		e.Strs(rs)
 	}
-	e.uint(uint64(len(c.Hooks)))
+	e.Uint(uint64(len(c.Hooks)))
 	for _, h := range c.Hooks {
-		e.str(string(h.Table))
-		e.str(string(h.Family))
-		e.str(h.Chain)
-		e.str(h.Rule)
+		e.Str(string(h.Table))
+		e.Str(string(h.Family))
+		e.Str(h.Chain)
+		e.Str(h.Rule)
 	}
-	e.strMap(c.Aliases)
-	e.strMap(c.Raw)
-	e.strMap(c.Sums)
-	return e.b
-}
-
-type cacheDecoder struct {
-	b   []byte
-	err error
-}
-
-func (d *cacheDecoder) uint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errCacheFormat
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// count reads a count of elements each at least one byte long, so a
-// corrupt count cannot make the decoder allocate more than the file holds.
-func (d *cacheDecoder) count() int {
-	v := d.uint()
-	if v > uint64(len(d.b)) {
-		d.err = errCacheFormat
-		return 0
-	}
-	return int(v)
-}
-
-func (d *cacheDecoder) str() string {
-	n := d.uint()
-	if d.err != nil {
-		return ""
-	}
-	if n > uint64(len(d.b)) {
-		d.err = errCacheFormat
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
-
-func (d *cacheDecoder) strs() []string {
-	n := d.count()
-	if n == 0 {
-		return nil
-	}
-	l := make([]string, n)
-	for i := range l {
-		l[i] = d.str()
-	}
-	return l
-}
-
-func (d *cacheDecoder) strMap() map[string]string {
-	n := d.count()
-	if n == 0 {
-		return nil
-	}
-	m := make(map[string]string, n)
-	for range n {
-		k := d.str()
-		m[k] = d.str()
-	}
-	return m
+	e.StrMap(c.Aliases)
+	e.StrMap(c.Raw)
+	e.StrMap(c.Sums)
+	return e.B
 }
 
 // decodeCache parses a cache file.
@@ -160,38 +64,35 @@ func decodeCache(data []byte) (*cacheFile, error) {
 	if len(data) < len(cacheMagic) || string(data[:len(cacheMagic)]) != cacheMagic {
 		return nil, errCacheFormat
 	}
-	d := &cacheDecoder{b: data[len(cacheMagic):]}
+	d := &bincodec.Decoder{B: data[len(cacheMagic):]}
 	c := &cacheFile{Version: cacheVersion}
-	c.Backend = Backend(d.str())
-	c.Cookie = d.uint()
-	c.Generation = d.uint()
-	c.Valid = d.uint() == 1
-	if n := d.count(); n > 0 {
+	c.Backend = Backend(d.Str())
+	c.Cookie = d.Uint()
+	c.Generation = d.Uint()
+	c.Valid = d.Bool()
+	if n := d.Count(); n > 0 {
 		c.Sets = make(map[string]cachedSet, n)
 		for range n {
-			name := d.str()
-			c.Sets[name] = cachedSet{Type: d.str(), Family: Family(d.str()), Members: d.strs()}
+			name := d.Str()
+			c.Sets[name] = cachedSet{Type: d.Str(), Family: Family(d.Str()), Members: d.Strs()}
 		}
 	}
-	c.Chains = d.strMap()
-	if n := d.count(); n > 0 {
+	c.Chains = d.StrMap()
+	if n := d.Count(); n > 0 {
 		c.Rules = make(map[string][]string, n)
 		for range n {
-			k := d.str()
-			c.Rules[k] = d.strs()
+			k := d.Str()
+			c.Rules[k] = d.Strs()
 		}
 	}
-	for n := d.count(); n > 0; n-- {
-		c.Hooks = append(c.Hooks, cachedHook{Table: Table(d.str()), Family: Family(d.str()), Chain: d.str(), Rule: d.str()})
+	for n := d.Count(); n > 0; n-- {
+		c.Hooks = append(c.Hooks, cachedHook{Table: Table(d.Str()), Family: Family(d.Str()), Chain: d.Str(), Rule: d.Str()})
 	}
-	c.Aliases = d.strMap()
-	c.Raw = d.strMap()
-	c.Sums = d.strMap()
-	if d.err == nil && len(d.b) != 0 {
-		d.err = errCacheFormat
-	}
-	if d.err != nil {
-		return nil, fmt.Errorf("decoding dataplane cache: %w", d.err)
+	c.Aliases = d.StrMap()
+	c.Raw = d.StrMap()
+	c.Sums = d.StrMap()
+	if err := d.Finish(); err != nil {
+		return nil, fmt.Errorf("decoding dataplane cache: %w: %w", errCacheFormat, err)
 	}
 	return c, nil
 }

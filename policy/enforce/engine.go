@@ -22,6 +22,9 @@ type Engine struct {
 	StateDir string
 	Writer   *dataplane.Writer
 	Log      hclog.Logger
+
+	memo  *compile.Memo // see memo.go
+	stamp string        // buildStamp, once known
 }
 
 // New returns an engine whose dataplane writer locks and caches under

@@ -42,9 +42,14 @@ func (e *Engine) render(ctx context.Context, idx *index, repair bool) (Report, e
 	if err != nil {
 		return rep, err
 	}
-	out, err := compile.Compile(sets, eps)
+	memo := e.compileMemo()
+	before := memo.Len()
+	out, err := compile.CompileMemo(sets, eps, memo)
 	if err != nil {
 		return rep, fmt.Errorf("compiling policy: %w", err)
+	}
+	if memo.Misses > 0 || memo.Len() != before {
+		e.saveMemo(memo)
 	}
 	apply, applyNS := e.Writer.Apply, e.Writer.ApplyInNetNS
 	if repair {
