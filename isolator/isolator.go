@@ -22,6 +22,11 @@ type Isolator struct {
 	Runner  *chain.Runner // its StateDir is the isolator's too
 	ConfDir string        // network definitions
 	Log     hclog.Logger
+	// Cache, when set, answers Status from the statuses read before
+	// while the container's records are unchanged (see StatusCache): for
+	// a long-running process such as the daemon. The isolator forgets a
+	// container in it whenever it changes the container's records.
+	Cache *StatusCache
 }
 
 func (iso *Isolator) log() hclog.Logger {
@@ -67,6 +72,7 @@ func (iso *Isolator) Prepare(id string, cfg *ContainerConfig) (*PrepareInfo, err
 		return nil, err
 	}
 	defer iso.unlock(l, id)
+	defer iso.Cache.forget(id)
 	if _, err := os.Stat(iso.configPath(id)); err == nil {
 		return nil, fmt.Errorf("container %s is %w", id, ErrAlreadyPrepared)
 	}
@@ -78,7 +84,7 @@ func (iso *Isolator) Prepare(id string, cfg *ContainerConfig) (*PrepareInfo, err
 	if err := os.MkdirAll(iso.dir(id), 0o700); err != nil {
 		return nil, fmt.Errorf("creating directory of %s: %w", id, err)
 	}
-	if err := createExclusive(iso.configPath(id), data, 0o600); err != nil {
+	if err := atomicfile.CreateExclusive(iso.configPath(id), data, 0o600); err != nil {
 		_ = os.Remove(iso.dir(id)) // only when empty: what Prepare made
 		if errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("container %s is %w", id, ErrAlreadyPrepared)
@@ -86,35 +92,6 @@ func (iso *Isolator) Prepare(id string, cfg *ContainerConfig) (*PrepareInfo, err
 		return nil, fmt.Errorf("recording config of %s: %w", id, err)
 	}
 	return &PrepareInfo{Namespaces: []string{"network", "mount", "uts"}}, nil
-}
-
-// createExclusive writes data to path atomically, failing with an error
-// satisfying errors.Is(err, fs.ErrExist) when path exists: the data goes to
-// a synced temporary file, which is then hard-linked to path.
-func createExclusive(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(dir)
 }
 
 // config reads a prepared container's configuration.
@@ -218,6 +195,7 @@ func (iso *Isolator) isolate(ctx context.Context, id string, pid int, nsPath str
 		return nil, err
 	}
 	defer iso.unlock(l, id)
+	defer iso.Cache.forget(id)
 	cfg, err := iso.config(id)
 	if err != nil {
 		return nil, err
@@ -266,6 +244,7 @@ func (iso *Isolator) Cleanup(ctx context.Context, id string) error {
 
 // cleanup is Cleanup with the container's lock held.
 func (iso *Isolator) cleanup(ctx context.Context, id string) error {
+	defer iso.Cache.forget(id)
 	ns := iso.NSPath(id)
 	// The records name the pinned path; when the namespace is gone (a
 	// reboot, an unmount) plugins find no namespace there and tear down

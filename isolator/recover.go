@@ -21,6 +21,10 @@ type RecoverReport struct {
 	// Busy lists containers another process was working on (an attach or
 	// cleanup in progress); Recover left them alone.
 	Busy []string `json:"busy,omitempty"`
+	// Temps lists the temporary files of interrupted writes removed: all
+	// of them in the directories of the containers recovered, and those
+	// older than StaleTempAge elsewhere in the state directory.
+	Temps []string `json:"temps,omitempty"`
 }
 
 // Recover brings the host back in line with the records after a crash at
@@ -30,7 +34,9 @@ type RecoverReport struct {
 // short (its namespace pinned or networks recorded, but not every network
 // it asked for attached and its files written) is cleaned up as a whole,
 // since Isolate fails as a whole. Containers another process holds the lock
-// of are skipped. It returns every failure, after trying everything.
+// of are skipped. Temporary files that interrupted writes left are removed
+// (see RecoverReport.Temps). It returns every failure, after trying
+// everything.
 func (iso *Isolator) Recover(ctx context.Context, known, orphans []string) (*RecoverReport, error) {
 	ids, err := chain.Store{Dir: iso.Runner.StateDir}.Containers()
 	if err != nil {
@@ -69,17 +75,30 @@ func (iso *Isolator) Recover(ctx context.Context, known, orphans []string) (*Rec
 			continue
 		}
 		err = iso.recoverOne(ctx, id, drop[id] || (known != nil && !keep[id]), known == nil, rep)
+		if err == nil {
+			var swept []string
+			swept, err = iso.sweepContainer(ctx, id)
+			rep.Temps = append(rep.Temps, swept...)
+		}
 		iso.unlock(l, id)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	iso.log().Info("recovered", "kept", len(rep.Kept), "undone", len(rep.Undone), "cleaned", len(rep.Cleaned), "busy", len(rep.Busy), "errors", len(errs))
+	swept, err := iso.sweepState()
+	rep.Temps = append(rep.Temps, swept...)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	iso.logSwept(rep.Temps)
+	iso.log().Info("recovered", "kept", len(rep.Kept), "undone", len(rep.Undone), "cleaned", len(rep.Cleaned), "busy", len(rep.Busy),
+		"temps", len(rep.Temps), "errors", len(errs))
 	return rep, errors.Join(errs...)
 }
 
 // recoverOne recovers one container, with its lock held.
 func (iso *Isolator) recoverOne(ctx context.Context, id string, drop, unvouched bool, rep *RecoverReport) error {
+	defer iso.Cache.forget(id)
 	if drop {
 		if err := iso.cleanup(ctx, id); err != nil {
 			return err
@@ -192,6 +211,8 @@ func (iso *Isolator) undoPartial(ctx context.Context, id string) ([]string, erro
 // GC sends every network a CNI GC with the attachments the records hold,
 // so plugins free what leaked (addresses, rules, policy endpoints). Networks
 // no longer defined are collected with the configuration a record kept.
+// Temporary files of interrupted writes older than StaleTempAge are
+// removed from the state directory too.
 func (iso *Isolator) GC(ctx context.Context) error {
 	lists := map[string]*libcni.NetworkConfigList{}
 	set, err := chain.LoadDir(iso.ConfDir, iso.Runner.Path)
@@ -223,5 +244,8 @@ func (iso *Isolator) GC(ctx context.Context) error {
 	for _, n := range names {
 		defs = append(defs, lists[n])
 	}
-	return iso.Runner.GC(ctx, defs)
+	gcErr := iso.Runner.GC(ctx, defs)
+	swept, err := iso.sweepState()
+	iso.logSwept(swept)
+	return errors.Join(gcErr, err)
 }

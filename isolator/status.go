@@ -22,10 +22,40 @@ const (
 )
 
 // Status reports a container's networks and addresses from its records.
+// With a Cache, a status read before is answered from it while the files
+// it was read from are unchanged; the caller owns what it gets either way.
 func (iso *Isolator) Status(id string) (*ContainerStatus, error) {
 	if err := chain.ValidateContainerID(id); err != nil {
 		return nil, err
 	}
+	if iso.Cache != nil {
+		return iso.Cache.status(id, iso.dir(id), iso.readStatus)
+	}
+	return iso.readStatus(id)
+}
+
+// StatusJSON is Status's JSON (Mesos's ContainerStatus with weir's
+// fields), indented by two spaces and ending in a newline. With a Cache it
+// is encoded once per change of the records: the bytes returned may be
+// shared, and must not be modified.
+func (iso *Isolator) StatusJSON(id string) ([]byte, error) {
+	if err := chain.ValidateContainerID(id); err != nil {
+		return nil, err
+	}
+	if iso.Cache != nil {
+		return iso.Cache.statusJSON(id, iso.dir(id), iso.readStatus)
+	}
+	st, err := iso.readStatus(id)
+	if err != nil {
+		return nil, err
+	}
+	return encodeStatus(st)
+}
+
+// readStatus is Status from the records, every time. Status's cache
+// (cache.go) depends on it reading nothing but the files fingerprint
+// stats: keep the two in step.
+func (iso *Isolator) readStatus(id string) (*ContainerStatus, error) {
 	cfg, cfgErr := iso.config(id)
 	store := chain.Store{Dir: iso.Runner.StateDir}
 	nets, err := store.Networks(id)
@@ -110,6 +140,9 @@ func (iso *Isolator) List() ([]*ContainerStatus, error) {
 		return nil, err
 	}
 	sort.Strings(ids)
+	if iso.Cache != nil {
+		iso.Cache.retain(ids)
+	}
 	out := []*ContainerStatus{}
 	for _, id := range ids {
 		st, err := iso.Status(id)

@@ -159,17 +159,29 @@ func jsonError(err error) error {
 
 func (s *api) getContainer(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	withUsage := r.URL.Query().Get("usage")
+	if withUsage != "1" && withUsage != "true" {
+		// The status alone: with the daemon's cache, encoded once per
+		// change of the container's records.
+		body, err := s.iso.StatusJSON(id)
+		if err != nil {
+			s.fail(w, "", err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		return
+	}
 	st, err := s.iso.Status(id)
 	if err != nil {
 		s.fail(w, "", err)
 		return
 	}
 	v := containerView{ContainerStatus: st}
-	if u := r.URL.Query().Get("usage"); u == "1" || u == "true" {
-		if v.Usage, err = s.iso.Usage(id); err != nil {
-			s.fail(w, "", err)
-			return
-		}
+	if v.Usage, err = s.iso.Usage(id); err != nil {
+		s.fail(w, "", err)
+		return
 	}
 	writeJSON(w, http.StatusOK, v)
 }

@@ -204,7 +204,7 @@ func (a *app) recover(args []string) error {
 	rep, rerr := a.isolator().Recover(ctx, nil, nil)
 	if rep != nil {
 		if a.opts.json {
-			v := map[string]any{"kept": rep.Kept, "undone": rep.Undone, "cleaned": rep.Cleaned, "busy": rep.Busy, "errors": errorStrings(rerr)}
+			v := map[string]any{"kept": rep.Kept, "undone": rep.Undone, "cleaned": rep.Cleaned, "busy": rep.Busy, "temps": rep.Temps, "errors": errorStrings(rerr)}
 			if err := printJSON(a, v); err != nil {
 				return err
 			}
@@ -225,7 +225,7 @@ func printRecoverReport(w io.Writer, rep *isolator.RecoverReport) {
 	for _, row := range []struct {
 		what  string
 		items []string
-	}{{"kept", kept}, {"undone", rep.Undone}, {"cleaned", rep.Cleaned}, {"busy", rep.Busy}} {
+	}{{"kept", kept}, {"undone", rep.Undone}, {"cleaned", rep.Cleaned}, {"busy", rep.Busy}, {"temps", rep.Temps}} {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", row.what, strconv.Itoa(len(row.items)), strings.Join(row.items, " "))
 	}
 	tw.Flush()

@@ -26,6 +26,8 @@ import (
 //	weir_policy_apply_duration_seconds            renders caused by policy file changes
 //	weir_policy_apply_errors_total
 //	weir_gc_runs_total{result}
+//	weir_status_cache_lookups_total{result}       status queries answered from the cache (hit) or the records (miss)
+//	weir_status_cache_entries                     containers whose status is cached (at scrape)
 //
 // result is "ok" or "error"; code is the CNI error code, or "none" for a
 // failure that carried none (a plugin not found, say).
@@ -148,8 +150,10 @@ type hostCollector struct {
 	pluginPath []string
 	log        hclog.Logger
 
-	containers *prometheus.Desc
-	addresses  *prometheus.Desc
+	containers   *prometheus.Desc
+	addresses    *prometheus.Desc
+	cacheLookups *prometheus.Desc
+	cacheEntries *prometheus.Desc
 }
 
 func newHostCollector(iso *isolator.Isolator, confDir string, pluginPath []string, log hclog.Logger) *hostCollector {
@@ -159,12 +163,17 @@ func newHostCollector(iso *isolator.Isolator, confDir string, pluginPath []strin
 		addresses: prometheus.NewDesc("weir_ipam_addresses",
 			"Addresses of each network's host-local ranges: used (reservation files in its data dir) and free (range size minus used).",
 			[]string{"network", "state"}, nil),
+		cacheLookups: prometheus.NewDesc("weir_status_cache_lookups_total",
+			"Container status queries answered from the daemon's status cache (hit) or read from the records (miss).", []string{"result"}, nil),
+		cacheEntries: prometheus.NewDesc("weir_status_cache_entries", "Containers whose status the daemon has cached.", nil, nil),
 	}
 }
 
 func (c *hostCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.containers
 	ch <- c.addresses
+	ch <- c.cacheLookups
+	ch <- c.cacheEntries
 }
 
 func (c *hostCollector) Collect(ch chan<- prometheus.Metric) {
@@ -178,6 +187,12 @@ func (c *hostCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for state, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.containers, prometheus.GaugeValue, float64(n), state)
+	}
+	if cache := c.iso.Cache; cache != nil {
+		hits, misses := cache.Lookups()
+		ch <- prometheus.MustNewConstMetric(c.cacheLookups, prometheus.CounterValue, float64(hits), "hit")
+		ch <- prometheus.MustNewConstMetric(c.cacheLookups, prometheus.CounterValue, float64(misses), "miss")
+		ch <- prometheus.MustNewConstMetric(c.cacheEntries, prometheus.GaugeValue, float64(cache.Len()))
 	}
 	usage, err := addressUsage(c.confDir, c.pluginPath)
 	if err != nil {

@@ -59,6 +59,9 @@ func (a *app) serve(args []string) error {
 	defer closeSocket()
 
 	iso := a.isolator()
+	// Status queries are answered from memory while the records they were
+	// read from stay unchanged, whoever changes them (the CLI may).
+	iso.Cache = isolator.NewStatusCache()
 	// Before serving: keep what completed, undo what a crash left half done.
 	if rep, err := iso.Recover(ctx, nil, nil); err != nil {
 		log.Error("recovery left problems", "error", err)

@@ -121,13 +121,27 @@ func BenchmarkAllocateInterleaved(b *testing.B) {
 	b.ReportMetric(a10k/a10, "ratio")
 }
 
-// BenchmarkReferenceAllocate does the same with the reference host-local
-// binary (exec'd), for context. Its DEL scans the whole store.
-func BenchmarkReferenceAllocate(b *testing.B) {
-	ref := "/tmp/refbin/host-local"
-	if _, err := os.Stat(ref); err != nil {
-		b.Skip("reference host-local not installed at " + ref)
+// refHostLocal is the reference host-local binary in WEIR_REF_DIR (`make
+// ref` installs it in .cache/ref; make test and make bench set the
+// variable), and that directory; the test is skipped when it is not set,
+// and fails when the binary is missing there.
+func refHostLocal(tb testing.TB) (bin, dir string) {
+	tb.Helper()
+	dir = os.Getenv("WEIR_REF_DIR")
+	if dir == "" {
+		tb.Skip("WEIR_REF_DIR is not set: run `make ref`, then WEIR_REF_DIR=$PWD/.cache/ref (make test and make bench set it)")
 	}
+	bin = filepath.Join(dir, "host-local")
+	if _, err := os.Stat(bin); err != nil {
+		tb.Fatalf("the reference host-local is missing in WEIR_REF_DIR: %v (run `make ref`)", err)
+	}
+	return bin, dir
+}
+
+// BenchmarkReferenceAllocate does the same with the reference host-local
+// binary (exec'd; WEIR_REF_DIR), for context. Its DEL scans the whole store.
+func BenchmarkReferenceAllocate(b *testing.B) {
+	ref, refDir := refHostLocal(b)
 	for _, n := range []int{10, 10000} {
 		b.Run(fmt.Sprintf("allocated=%d", n), func(b *testing.B) {
 			dir := benchDir(b)
@@ -150,7 +164,7 @@ func BenchmarkReferenceAllocate(b *testing.B) {
 			}
 			run := func(command, id string) {
 				cmd := exec.Command(ref)
-				cmd.Env = []string{"CNI_COMMAND=" + command, "CNI_CONTAINERID=" + id, "CNI_NETNS=/x", "CNI_IFNAME=eth0", "CNI_PATH=/tmp/refbin"}
+				cmd.Env = []string{"CNI_COMMAND=" + command, "CNI_CONTAINERID=" + id, "CNI_NETNS=/x", "CNI_IFNAME=eth0", "CNI_PATH=" + refDir}
 				cmd.Stdin = bytes.NewReader(conf)
 				if out, err := cmd.CombinedOutput(); err != nil {
 					b.Fatalf("%s: %v: %s", command, err, out)

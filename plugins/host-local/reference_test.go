@@ -3,19 +3,15 @@ package hostlocal
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"reflect"
 	"testing"
 )
 
 // TestMatchesReferencePlugin compares ADD results with the reference
-// host-local binary's (when installed at /tmp/refbin) for fresh stores.
+// host-local binary's (in WEIR_REF_DIR) for fresh stores.
 func TestMatchesReferencePlugin(t *testing.T) {
-	ref := "/tmp/refbin/host-local"
-	if _, err := os.Stat(ref); err != nil {
-		t.Skip("reference host-local not installed at " + ref)
-	}
+	ref, refDir := refHostLocal(t)
 	cases := []struct{ name, ipam, cniArgs string }{
 		{"seed bridge", `"subnet": "10.22.0.0/16", "routes": [{"dst": "0.0.0.0/0"}]`, ""},
 		{"seed macvlan static", `"subnet": "172.17.0.0/16", "routes": [{"dst": "0.0.0.0/0"}]`, "IP=172.17.20.20"},
@@ -30,7 +26,7 @@ func TestMatchesReferencePlugin(t *testing.T) {
 					t.Fatal(err)
 				}
 				cmd := exec.Command(ref)
-				cmd.Env = []string{"CNI_COMMAND=ADD", "CNI_CONTAINERID=c1", "CNI_NETNS=/x", "CNI_IFNAME=eth0", "CNI_PATH=/tmp/refbin", "CNI_ARGS=" + tc.cniArgs}
+				cmd.Env = []string{"CNI_COMMAND=ADD", "CNI_CONTAINERID=c1", "CNI_NETNS=/x", "CNI_IFNAME=eth0", "CNI_PATH=" + refDir, "CNI_ARGS=" + tc.cniArgs}
 				cmd.Stdin = bytes.NewReader([]byte(confJSON(ver, t.TempDir(), tc.ipam)))
 				theirs, rerr := cmd.Output()
 				if rerr != nil {
