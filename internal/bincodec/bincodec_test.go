@@ -17,15 +17,26 @@ func TestRoundTrip(t *testing.T) {
 	e.Strs(nil)
 	e.StrMap(map[string]string{"k": "v", "": "x"})
 	e.StrMap(nil)
-	d := &Decoder{B: e.B}
-	got := []any{d.Uint(), d.Bool(), d.Bool(), d.Str(), d.Str(), d.Strs(), d.Strs(), d.StrMap(), d.StrMap()}
-	want := []any{uint64(1 << 62), true, false, "", "weir: ü\x00", []string{"a", "", "c"}, []string(nil),
-		map[string]string{"k": "v", "": "x"}, map[string]string(nil)}
-	if err := d.Finish(); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %#v\nwant %#v", got, want)
+	for _, alias := range []bool{false, true} {
+		buf := append([]byte(nil), e.B...)
+		d := &Decoder{B: buf, Alias: alias}
+		got := []any{d.Uint(), d.Bool(), d.Bool(), d.Str(), d.Str(), d.Strs(), d.Strs(), d.StrMap(), d.StrMap()}
+		want := []any{uint64(1 << 62), true, false, "", "weir: ü\x00", []string{"a", "", "c"}, []string(nil),
+			map[string]string{"k": "v", "": "x"}, map[string]string(nil)}
+		if err := d.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("alias %v: got %#v\nwant %#v", alias, got, want)
+		}
+		// Copies do not change with the input; aliases share it (which
+		// is why an aliased input must never be modified).
+		for i := range buf {
+			buf[i] = 'X'
+		}
+		if changed := got[4].(string) != "weir: ü\x00"; changed != alias {
+			t.Errorf("alias %v: decoded string changed with its input: %v", alias, changed)
+		}
 	}
 }
 

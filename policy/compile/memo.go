@@ -225,12 +225,13 @@ func (m *Memo) MarshalBinary(stamp string) []byte {
 	return e.B
 }
 
-// UnmarshalMemo parses what MarshalBinary wrote with the same stamp.
+// UnmarshalMemo parses what MarshalBinary wrote with the same stamp. The
+// memo shares data's memory: data must not be modified afterwards.
 func UnmarshalMemo(data []byte, stamp string) (*Memo, error) {
 	if !strings.HasPrefix(string(data[:min(len(data), len(memoMagic))]), memoMagic) {
 		return nil, ErrMemoFormat
 	}
-	d := &bincodec.Decoder{B: data[len(memoMagic):]}
+	d := &bincodec.Decoder{B: data[len(memoMagic):], Alias: true}
 	if d.Str() != stamp {
 		return nil, ErrMemoFormat
 	}

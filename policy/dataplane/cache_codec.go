@@ -59,12 +59,13 @@ func encodeCache(c *cacheFile) []byte {
 	return e.B
 }
 
-// decodeCache parses a cache file.
+// decodeCache parses a cache file. The result shares data's memory: data
+// must not be modified afterwards.
 func decodeCache(data []byte) (*cacheFile, error) {
 	if len(data) < len(cacheMagic) || string(data[:len(cacheMagic)]) != cacheMagic {
 		return nil, errCacheFormat
 	}
-	d := &bincodec.Decoder{B: data[len(cacheMagic):]}
+	d := &bincodec.Decoder{B: data[len(cacheMagic):], Alias: true}
 	c := &cacheFile{Version: cacheVersion}
 	c.Backend = Backend(d.Str())
 	c.Cookie = d.Uint()
