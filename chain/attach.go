@@ -30,6 +30,9 @@ func (r *Runner) AddAll(ctx context.Context, reqs []Request) ([]types.Result, er
 	}
 	seen := map[string]bool{}
 	for _, q := range reqs {
+		if err := ValidateIfName(q.Attachment.IfName); err != nil {
+			return nil, err
+		}
 		if q.Attachment.ContainerID != id {
 			return nil, fmt.Errorf("one attach names two containers: %s and %s", id, q.Attachment.ContainerID)
 		}
@@ -42,7 +45,12 @@ func (r *Runner) AddAll(ctx context.Context, reqs []Request) ([]types.Result, er
 	if err != nil {
 		return nil, err
 	}
-	defer lock.unlock(false)
+	defer lock.unlock(r.store(), id)
+	gc, err := lockOutGC(ctx, r.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer gc.Release()
 
 	results := make([]types.Result, len(reqs))
 	errs := make([]error, len(reqs))
@@ -81,9 +89,9 @@ func (r *Runner) DelAll(ctx context.Context, id, netns string) error {
 	if err != nil {
 		return err
 	}
+	defer lock.unlock(r.store(), id)
 	nets, err := r.store().Networks(id)
 	if err != nil {
-		lock.unlock(false)
 		return err
 	}
 	errs := make([]error, len(nets))
@@ -96,8 +104,5 @@ func (r *Runner) DelAll(ctx context.Context, id, netns string) error {
 		}()
 	}
 	wg.Wait()
-	err = errors.Join(errs...)
-	left, _ := r.store().Networks(id)
-	lock.unlock(err == nil && len(left) == 0)
-	return err
+	return errors.Join(errs...)
 }

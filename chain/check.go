@@ -63,8 +63,15 @@ func (r *Runner) Result(id, network string) (*Record, types.Result, error) {
 
 // GC sends every 1.1.0 (or later) network of defs a GC with the attachments
 // weir's records say are valid, so plugins free whatever leaked (addresses of
-// containers that crashed, rules of a half-done ADD).
+// containers that crashed, rules of a half-done ADD). No ADD runs meanwhile
+// (see lockForGC): one that saved its record after the records were read
+// would lose what it had just acquired.
 func (r *Runner) GC(ctx context.Context, defs []*libcni.NetworkConfigList) error {
+	release, err := lockForGC(ctx, r.StateDir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	recs, err := r.store().All()
 	if err != nil {
 		return err

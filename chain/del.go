@@ -20,14 +20,17 @@ func (r *Runner) Del(ctx context.Context, network string, a Attachment, fallback
 	if err := ValidateContainerID(a.ContainerID); err != nil {
 		return err
 	}
+	if a.IfName != "" {
+		if err := ValidateIfName(a.IfName); err != nil {
+			return err
+		}
+	}
 	lock, err := lockContainer(ctx, r.StateDir, a.ContainerID)
 	if err != nil {
 		return err
 	}
-	err = r.delLocked(ctx, network, a, fallback)
-	left, _ := r.store().Networks(a.ContainerID)
-	lock.unlock(err == nil && len(left) == 0)
-	return err
+	defer lock.unlock(r.store(), a.ContainerID)
+	return r.delLocked(ctx, network, a, fallback)
 }
 
 // delLocked is Del with the container's lock held.
@@ -41,6 +44,9 @@ func (r *Runner) delLocked(ctx context.Context, network string, a Attachment, fa
 		return st.Delete(a.ContainerID, network)
 	case err == nil:
 	case errors.Is(err, ErrNoRecord) && fallback != nil:
+		if err := ValidateIfName(a.IfName); err != nil {
+			return err
+		}
 		rec = &Record{Network: network, ContainerID: a.ContainerID, IfName: a.IfName, NetNS: a.NetNS,
 			Args: a.Args, CapabilityArgs: a.CapabilityArgs, ConfigArgs: a.ConfigArgs}
 		return r.del(ctx, fallback, rec, nil)
@@ -60,6 +66,16 @@ func (r *Runner) delLocked(ctx context.Context, network string, a Attachment, fa
 	if err != nil {
 		return err
 	}
+	if rec.State == StateAdded {
+		// From the first plugin's DEL on, the attachment is no longer
+		// whole: a crash before the record is removed must be finished
+		// by recovery, not taken for a complete attach.
+		mark := *rec
+		mark.State, mark.Config = StateDeleting, nil
+		if err := st.Save(&mark); err != nil {
+			return err
+		}
+	}
 	if err := r.del(ctx, list, rec, prev); err != nil {
 		return err
 	}
@@ -68,19 +84,32 @@ func (r *Runner) delLocked(ctx context.Context, network string, a Attachment, fa
 
 // del runs every plugin's DEL in reverse order and joins the failures.
 func (r *Runner) del(ctx context.Context, list *libcni.NetworkConfigList, rec *Record, prev types.Result) error {
-	ex := r.exec()
+	failed := r.delEach(ctx, list, rec, prev)
 	var errs []error
+	for i := len(list.Plugins) - 1; i >= 0; i-- {
+		if failed[i] != nil {
+			errs = append(errs, failed[i])
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// delEach runs every plugin's DEL in reverse order and returns the
+// failures by plugin index.
+func (r *Runner) delEach(ctx context.Context, list *libcni.NetworkConfigList, rec *Record, prev types.Result) map[int]error {
+	ex := r.exec()
+	failed := map[int]error{}
 	for i := len(list.Plugins) - 1; i >= 0; i-- {
 		conf, err := pluginConf(list, i, prev, rec.CapabilityArgs, rec.ConfigArgs, nil)
 		if err == nil {
 			_, err = r.invoke(ctx, ex, "DEL", list, i, conf, rec)
 		}
 		if err != nil {
-			errs = append(errs, err)
+			failed[i] = err
 		}
 	}
-	if len(errs) > 0 {
-		r.logger().Warn("del failed", "container_id", rec.ContainerID, "network", list.Name, "errors", len(errs))
+	if len(failed) > 0 {
+		r.logger().Warn("del failed", "container_id", rec.ContainerID, "network", list.Name, "errors", len(failed))
 	}
-	return errors.Join(errs...)
+	return failed
 }

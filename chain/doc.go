@@ -13,5 +13,9 @@
 // Chains: a Runner runs a definition's plugins for a container — ADD in
 // order with each result fed to the next, DEL in reverse — with timeouts and
 // retries, and keeps an atomic record of every attachment so that DEL, CHECK
-// and status replay exactly what ADD ran.
+// and status replay exactly what ADD ran. Before the first ADD, the plugins
+// that can (weir's own, see ConfigChecker) check their configuration, so a
+// bad definition changes nothing; a failed ADD is rolled back, and its
+// record kept only while something of it may remain (see rollback). GC and
+// ADD exclude each other, so GC never frees what an ADD just acquired.
 package chain

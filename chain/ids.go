@@ -27,3 +27,21 @@ func ValidateContainerID(id string) error {
 	}
 	return nil
 }
+
+// ValidateIfName rejects interface names the kernel would refuse and that
+// could escape the state directory (records live under <network>/<ifname>):
+// empty, longer than 15 bytes, ".", "..", or with '/', ':' or white space.
+func ValidateIfName(name string) error {
+	if err := utils.ValidateInterfaceName(name); err != nil {
+		return fmt.Errorf("interface name %q: %s", name, err.Msg)
+	}
+	return nil
+}
+
+// validateAttachment checks the container id and interface name of a.
+func validateAttachment(a Attachment) error {
+	if err := ValidateContainerID(a.ContainerID); err != nil {
+		return err
+	}
+	return ValidateIfName(a.IfName)
+}

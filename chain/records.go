@@ -21,6 +21,10 @@ const (
 	StateAdding = "adding"
 	// StateAdded is written once every plugin's ADD succeeded.
 	StateAdded = "added"
+	// StateDeleting is written before the first plugin's DEL of a
+	// completed attach runs: a crash leaves it behind, and recovery
+	// finishes the DEL, since the attachment is no longer whole.
+	StateDeleting = "deleting"
 )
 
 // Record is what weir keeps of one attachment (container, network): enough

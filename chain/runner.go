@@ -98,22 +98,31 @@ func (r *Runner) invoke(ctx context.Context, ex invoke.Exec, command string, lis
 	return nil, nil
 }
 
-// Add attaches a container to the network list: a record is written before
-// the first plugin runs, then every plugin's ADD in order, each fed the
-// previous result. When any plugin fails, the whole chain is deleted with the
-// same arguments and the record removed, so nothing is left behind.
+// Add attaches a container to the network list. Every plugin's
+// configuration is checked first where the plugin can do that without
+// touching the host (weir's own plugins), so a bad definition is refused
+// before anything changes. Then a record is written, and every plugin's ADD
+// runs in order, each fed the previous result. When any plugin fails, the
+// whole chain is deleted with the same arguments and the record removed, so
+// nothing is left behind (see rollback for when the record must stay).
 func (r *Runner) Add(ctx context.Context, list *libcni.NetworkConfigList, a Attachment) (types.Result, error) {
-	if err := ValidateContainerID(a.ContainerID); err != nil {
+	if err := validateAttachment(a); err != nil {
 		return nil, err
 	}
 	lock, err := lockContainer(ctx, r.StateDir, a.ContainerID)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.unlock(false)
+	defer lock.unlock(r.store(), a.ContainerID)
+	gc, err := lockOutGC(ctx, r.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer gc.Release()
 	return r.add(ctx, list, a)
 }
 
+// add is Add with the container's lock held and GC locked out.
 func (r *Runner) add(ctx context.Context, list *libcni.NetworkConfigList, a Attachment) (types.Result, error) {
 	st := r.store()
 	if old, err := st.Load(a.ContainerID, list.Name); err == nil {
@@ -124,6 +133,9 @@ func (r *Runner) add(ctx context.Context, list *libcni.NetworkConfigList, a Atta
 	rec := &Record{
 		Network: list.Name, ContainerID: a.ContainerID, IfName: a.IfName, NetNS: a.NetNS, State: StateAdding,
 		Args: a.Args, CapabilityArgs: a.CapabilityArgs, ConfigArgs: a.ConfigArgs, Config: list.Bytes,
+	}
+	if err := r.checkConfigs(ctx, list, rec); err != nil {
+		return nil, err
 	}
 	if err := st.Save(rec); err != nil {
 		return nil, err
@@ -138,23 +150,16 @@ func (r *Runner) add(ctx context.Context, list *libcni.NetworkConfigList, a Atta
 		}
 		if err != nil {
 			log.Warn("add failed, rolling back", "plugin", list.Plugins[i].Network.Type, "error", err)
-			// The rollback must run even when ctx is what failed.
-			rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.rollbackTimeout(len(list.Plugins)))
-			defer cancel()
-			if derr := r.del(rbCtx, list, rec, nil); derr != nil {
-				// Keep the record: a later DEL or recovery retries.
-				return nil, errors.Join(err, fmt.Errorf("rolling back: %w", derr))
-			}
-			return nil, errors.Join(err, st.Delete(a.ContainerID, list.Name))
+			return nil, r.rollback(ctx, list, rec, i, err)
 		}
 	}
 	res, err := convert(prev, list.CNIVersion)
 	if err != nil {
-		return nil, err
+		return nil, r.rollback(ctx, list, rec, len(list.Plugins), err)
 	}
 	raw, err := json.Marshal(res)
 	if err != nil {
-		return nil, fmt.Errorf("encoding result: %w", err)
+		return nil, r.rollback(ctx, list, rec, len(list.Plugins), fmt.Errorf("encoding result: %w", err))
 	}
 	rec.State, rec.Result, rec.Config = StateAdded, raw, nil
 	if err := st.Save(rec); err != nil {

@@ -528,11 +528,13 @@ func (c *checker) stateTree(atts []*att, reported map[string]string) {
 	for _, a := range atts {
 		byKey[a.rec.ContainerID+"/"+a.rec.Network+"/"+a.rec.IfName] = true
 	}
-	cacheOK := map[string]bool{fmt.Sprintf("dataplane-%d.json", c.w.hostNSIno): true}
+	// Dataplane caches are dataplane-<netns inode>.<format> (.cache, or
+	// .json before the binary format): keyed here without the extension.
+	cacheOK := map[string]bool{fmt.Sprintf("dataplane-%d", c.w.hostNSIno): true}
 	for _, a := range atts {
 		var st syscall.Stat_t
 		if a.hostIf == "" && syscall.Stat(a.rec.NetNS, &st) == nil {
-			cacheOK[fmt.Sprintf("dataplane-%d.json", st.Ino)] = true
+			cacheOK[fmt.Sprintf("dataplane-%d", st.Ino)] = true
 		}
 	}
 	containers := filepath.Join(c.w.state, "containers")
@@ -562,8 +564,8 @@ func (c *checker) stateTree(atts []*att, reported map[string]string) {
 				c.add(kLeak, "portmap record %s of no attachment", rel)
 			}
 		case dir == "policy" && strings.HasPrefix(name, "dataplane-"):
-			if !cacheOK[name] {
-				c.add(kLeak, "dataplane cache %s of a namespace no endpoint uses (the host's is dataplane-%d.json)", rel, c.w.hostNSIno)
+			if !cacheOK[strings.TrimSuffix(name, filepath.Ext(name))] {
+				c.add(kLeak, "dataplane cache %s of a namespace no endpoint uses (the host's is dataplane-%d)", rel, c.w.hostNSIno)
 			}
 		}
 		return nil

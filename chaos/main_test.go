@@ -73,15 +73,11 @@ func details() string {
 		strings.Join(kinds, " "), strings.Join(pts, " "))
 }
 
+// TestMain runs the suite (short form unless WEIR_CHAOS=long) and prints
+// its summary. go test shows a passing package's output only with -v, so
+// the summary also goes to the file WEIR_CHAOS_SUMMARY names, when set:
+// `make test` prints it from there.
 func TestMain(m *testing.M) {
-	// The suite still finds open bugs (bad network definitions leave a
-	// bridge behind; records of a rollback whose DEL cannot succeed stay):
-	// until they are fixed it runs only when asked for, with WEIR_CHAOS=short
-	// or long (make chaos), not in make test.
-	if os.Getenv("WEIR_CHAOS") == "" {
-		fmt.Println("chaos: skipped; run it with WEIR_CHAOS=short|long (make chaos)")
-		os.Exit(0)
-	}
 	code := m.Run()
 	ran := false
 	tally.ran.Range(func(any, any) bool { ran = true; return false })
@@ -90,8 +86,13 @@ func TestMain(m *testing.M) {
 		if long() {
 			mode = "long"
 		}
-		fmt.Printf("chaos (%s form): %s\n", mode, summary())
-		fmt.Printf("chaos (%s form): %s\n", mode, details())
+		out := fmt.Sprintf("chaos (%s form): %s\nchaos (%s form): %s\n", mode, summary(), mode, details())
+		fmt.Print(out)
+		if path := os.Getenv("WEIR_CHAOS_SUMMARY"); path != "" {
+			if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+				fmt.Fprintf(os.Stderr, "chaos: writing the summary to %s: %v\n", path, err)
+			}
+		}
 	}
 	os.Exit(code)
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -142,22 +142,15 @@ func (c *checker) cacheCheck(where, nsPath string, have dataplane.State) {
 		c.add(kError, "%s: %v", where, err)
 		return
 	}
-	path := filepath.Join(c.w.state, "policy", fmt.Sprintf("dataplane-%d.json", ino))
-	data, err := os.ReadFile(path)
-	if err != nil {
+	cf, err := dataplane.ReadCache(filepath.Join(c.w.state, "policy"), ino)
+	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
-	var cf struct {
-		Version int    `json:"version"`
-		Cookie  uint64 `json:"netnsCookie"`
-		Valid   bool   `json:"valid"`
-		Sets    map[string]struct {
-			Members []string `json:"members"`
-		} `json:"sets"`
-		Chains map[string]string `json:"chains"`
-		Hooks  []dataplane.Hook  `json:"hooks"`
+	if err != nil {
+		c.add(kError, "%s: %v", where, err)
+		return
 	}
-	if err := json.Unmarshal(data, &cf); err != nil || !cf.Valid || cf.Cookie != cookie {
+	if !cf.Valid || cf.Cookie != cookie {
 		return
 	}
 	h, err := have.Canonical()
@@ -171,7 +164,7 @@ func (c *checker) cacheCheck(where, nsPath string, have dataplane.State) {
 			diffs = append(diffs, "set "+name+" is cached but not in the kernel")
 			continue
 		}
-		if extra, missing := setDiff(hs.Members, s.Members); len(extra)+len(missing) > 0 {
+		if extra, missing := setDiff(hs.Members, s); len(extra)+len(missing) > 0 {
 			diffs = append(diffs, fmt.Sprintf("set %s: the kernel also holds %v, lacks %v", name, extra, missing))
 		}
 	}
@@ -185,7 +178,7 @@ func (c *checker) cacheCheck(where, nsPath string, have dataplane.State) {
 		switch {
 		case !ok:
 			diffs = append(diffs, "chain "+k+" is cached but not in the kernel")
-		case ruleDigest(hc.Rules) != d:
+		case dataplane.RulesDigest(hc.Rules) != d:
 			diffs = append(diffs, "chain "+k+" holds other rules than cached")
 		}
 	}
@@ -196,18 +189,8 @@ func (c *checker) cacheCheck(where, nsPath string, have dataplane.State) {
 	}
 	if len(diffs) > 0 {
 		sort.Strings(diffs)
-		c.add(kStale, "%s: the dataplane cache %s is marked valid but differs from the kernel: %s", where, filepath.Base(path), strings.Join(diffs, "; "))
+		c.add(kStale, "%s: the dataplane cache of namespace %d is marked valid but differs from the kernel: %s", where, ino, strings.Join(diffs, "; "))
 	}
-}
-
-// ruleDigest is the dataplane cache's digest of a chain's rules.
-func ruleDigest(rules []string) string {
-	h := sha256.New()
-	for _, r := range rules {
-		h.Write([]byte(r))
-		h.Write([]byte{'\n'})
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // netnsID returns the inode and cookie of the namespace at path ("" is

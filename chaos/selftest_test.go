@@ -55,6 +55,7 @@ func TestInvariantsDetectLeaks(t *testing.T) {
 		{"leaked reservation", kLeak, "address 10.77.3.200 on chaos is reserved for ghost/eth0", "printf 'ghost\\neth0' > " + w.state + "/ipam/chaos/10.77.3.200", "rm " + w.state + "/ipam/chaos/10.77.3.200"},
 		{"leaked nat rule", kLeak, "names ghost", `iptables -t nat -A POSTROUTING -m comment --comment "weir: net=chaos id=ghost if=eth0" -j RETURN`, `iptables -t nat -D POSTROUTING -m comment --comment "weir: net=chaos id=ghost if=eth0" -j RETURN`},
 		{"leaked chain", kLeak, "WEIR-EG-0000000000000000", "iptables -N WEIR-EG-0000000000000000 && iptables -A WEIR-EG-0000000000000000 -j RETURN", "iptables -F WEIR-EG-0000000000000000 && iptables -X WEIR-EG-0000000000000000"},
+		{"stale dataplane cache", kStale, "set weir-eps4: the kernel also holds [10.77.3.202]", "ipset add weir-eps4 10.77.3.202", "ipset del weir-eps4 10.77.3.202"},
 		{"leaked set member", kLeak, "ipset weir-eps4 holds [10.77.3.201]", "ipset add weir-eps4 10.77.3.201", "ipset del weir-eps4 10.77.3.201"},
 		{"leaked rule in a container", kLeak, "WEIR-IN-0000000000000000", "nsenter --net=" + b.ns() + " iptables -N WEIR-IN-0000000000000000", "nsenter --net=" + b.ns() + " iptables -X WEIR-IN-0000000000000000"},
 		{"address held twice", kDupIP, aIP + " is on", "nsenter --net=" + b.ns() + " ip addr add " + aIP + "/22 dev eth0", "nsenter --net=" + b.ns() + " ip addr del " + aIP + "/22 dev eth0"},

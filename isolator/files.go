@@ -139,3 +139,25 @@ func (iso *Isolator) defaultDNS(id string, st *ContainerStatus) (servers, search
 	}
 	return servers, search, domain
 }
+
+// validateHostname accepts an RFC 1123 host name: dot-separated labels of
+// letters, digits and '-', 1-63 characters each, not starting or ending
+// with '-', 253 characters at most. It goes into /etc/hosts and
+// /etc/hostname, where anything else (a newline above all) would forge
+// entries.
+func validateHostname(name string) error {
+	if len(name) > 253 {
+		return fmt.Errorf("host name %q is %d characters long, the limit is 253", name, len(name))
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("invalid host name %q: each dot-separated label must be 1-63 characters, not starting or ending with '-'", name)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("invalid host name %q: %q is not a letter, digit or '-'", name, r)
+			}
+		}
+	}
+	return nil
+}

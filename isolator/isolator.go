@@ -56,6 +56,11 @@ func (iso *Isolator) Prepare(id string, cfg *ContainerConfig) (*PrepareInfo, err
 	if err := chain.ValidateContainerID(id); err != nil {
 		return nil, err
 	}
+	if cfg != nil && cfg.ContainerInfo != nil && cfg.ContainerInfo.Hostname != "" {
+		if err := validateHostname(cfg.ContainerInfo.Hostname); err != nil {
+			return nil, &ConfigError{Field: "container_info.hostname", Err: err}
+		}
+	}
 	nets := cfg.networks()
 	if _, err := iso.requests(id, "", nets, nil); err != nil {
 		return nil, err

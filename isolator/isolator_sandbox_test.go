@@ -90,6 +90,14 @@ func leftovers(t *testing.T, iso *isolator.Isolator) []string {
 	for _, e := range entries {
 		out = append(out, "record: "+e.Name())
 	}
+	for _, dir := range []string{"locks", "locks/_isolator"} {
+		locks, _ := os.ReadDir(filepath.Join(iso.Runner.StateDir, dir))
+		for _, e := range locks {
+			if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") { // dot files are host-wide locks
+				out = append(out, "lock file: "+dir+"/"+e.Name())
+			}
+		}
+	}
 	for _, n := range []string{"lab", "other"} {
 		ips, _ := filepath.Glob(filepath.Join(iso.Runner.StateDir, "ipam", n, "10.*"))
 		for _, ip := range ips {
@@ -205,6 +213,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"t1", config("nosuch"), `network_infos[0]: network "nosuch" is not defined`},
 		{"t2", config("lab", "lab"), `network_infos[1]: network "lab" is asked for twice`},
 		{"t3", &isolator.ContainerConfig{ContainerInfo: &isolator.ContainerInfo{NetworkInfos: []isolator.NetworkInfo{{Name: "lab", PortMappings: []isolator.PortMapping{{HostPort: 0, ContainerPort: 80}}}}}}, "network_infos[0].port_mappings[0]"},
+		{"t4", &isolator.ContainerConfig{ContainerInfo: &isolator.ContainerInfo{Hostname: "x\n10.0.0.66 evil", NetworkInfos: []isolator.NetworkInfo{{Name: "lab"}}}}, "container_info.hostname"},
+		{"t5", &isolator.ContainerConfig{ContainerInfo: &isolator.ContainerInfo{Hostname: "-x", NetworkInfos: []isolator.NetworkInfo{{Name: "lab"}}}}, "container_info.hostname"},
 	}
 	for _, c := range cases {
 		_, err := iso.Prepare(c.id, c.cfg)
@@ -333,5 +343,40 @@ func TestKubeletAdapterDrivesAPod(t *testing.T) {
 	}
 	if l := leftovers(t, iso); len(l) != 0 {
 		t.Errorf("left after teardown: %v", l)
+	}
+}
+
+// TestRecoverLeavesNoLockOfNetAddContainers: Recover locks every container
+// it finds, those attached with `weir net add` too (records, no isolator
+// config); the runtime's DEL, which takes no isolator lock, then removes
+// the container, and no lock file of it may stay.
+func TestRecoverLeavesNoLockOfNetAddContainers(t *testing.T) {
+	iso := newIsolator(t)
+	ctx := context.Background()
+	p := process(t)
+	set, err := chain.LoadDir(iso.ConfDir, iso.Runner.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := set.Get("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := def.ConfList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := chain.Attachment{ContainerID: "net-1", NetNS: fmt.Sprintf("/proc/%d/ns/net", p.Process.Pid), IfName: "eth0"}
+	if _, err := iso.Runner.Add(ctx, list, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iso.Recover(ctx, nil, nil); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	if err := iso.Runner.Del(ctx, "other", a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if l := leftovers(t, iso); len(l) != 0 {
+		t.Errorf("left after the runtime's DEL: %v", l)
 	}
 }

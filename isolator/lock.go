@@ -51,14 +51,14 @@ func (iso *Isolator) tryLock(ctx context.Context, id string) (*flock.Lock, error
 	return l, nil
 }
 
-// unlock releases the container's lock, removing the lock file when the
-// container's directory is gone.
-func (iso *Isolator) unlock(l *flock.Lock, id string) {
-	if _, err := os.Stat(iso.dir(id)); errors.Is(err, fs.ErrNotExist) {
-		l.ReleaseAndRemove()
-		return
-	}
-	l.Release()
+// unlock releases the container's lock and removes the lock file, so that
+// no container leaves one behind: not one cleaned up, nor one attached with
+// `weir net add` that Recover visited (its directory stays until the
+// runtime's `weir net del`, which takes no isolator lock). Removing it is
+// safe while others wait: flock.Acquire re-checks, once it holds the lock,
+// that the path still names the file it locked.
+func (iso *Isolator) unlock(l *flock.Lock, _ string) {
+	l.ReleaseAndRemove()
 }
 
 // chainBusy reports whether the chain runner's lock of the container

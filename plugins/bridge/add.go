@@ -21,23 +21,37 @@ import (
 // ADD's own context has ended.
 const undoTimeout = 30 * time.Second
 
-// Add attaches the container to the bridge. Every resource it acquires (the
-// veth pair, the IPAM allocation, the masquerade rules) is released again
-// if a later step fails.
+// CheckConfig refuses what Add would refuse as bad input — the
+// configuration, CNI_NETNS, and the IPAM plugin's configuration — without
+// touching the host (see pluginkit.ConfigChecker).
+func (p *Plugin) CheckConfig(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) error {
+	c, err := loadConfig(args.StdinData, args.Args)
+	if err != nil {
+		return err
+	}
+	if err := ifcfg.CheckNetNS(args.Netns); err != nil {
+		return pluginkit.Errorf(types.ErrInvalidEnvironmentVariables, "CNI_NETNS: %w", err)
+	}
+	if c.hasIPAM {
+		return ipam.CheckConfig(ctx, env, args.StdinData, args)
+	}
+	return nil
+}
+
+// Add attaches the container to the bridge. The configuration, the IPAM
+// plugin's included, is checked before anything touches the kernel. Every
+// resource it acquires (the bridge when this ADD made it, the veth pair,
+// the IPAM allocation, the masquerade rules) is released again if a later
+// step fails.
 func (p *Plugin) Add(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) (types.Result, error) {
+	if err := p.CheckConfig(ctx, env, args); err != nil {
+		return nil, err
+	}
 	c, err := loadConfig(args.StdinData, args.Args)
 	if err != nil {
 		return nil, err
 	}
-	if err := ifcfg.CheckNetNS(args.Netns); err != nil {
-		return nil, pluginkit.Errorf(types.ErrInvalidEnvironmentVariables, "CNI_NETNS: %w", err)
-	}
 	log := env.Log.With("container_id", args.ContainerID, "ifname", args.IfName, "bridge", c.Bridge)
-
-	br, err := ensureBridge(c)
-	if err != nil {
-		return nil, err
-	}
 
 	success := false
 	undo := func(what string, fn func(context.Context) error) {
@@ -49,6 +63,18 @@ func (p *Plugin) Add(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 		if err := fn(uctx); err != nil {
 			log.Error("undoing a failed ADD", "step", what, "error", err)
 		}
+	}
+
+	br, created, err := ensureBridge(c)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		// Runs last, once the veth is gone: a bridge this ADD made goes
+		// with it, unless another container's port joined it meanwhile.
+		// (An IPAM plugin that runs out of process cannot be checked
+		// beforehand, so its refusal can come after the bridge exists.)
+		defer undo("delete the new bridge", func(context.Context) error { return deleteBridgeIfUnused(c.Bridge) })
 	}
 
 	hostName := hostVethName(c, args.ContainerID, args.IfName)

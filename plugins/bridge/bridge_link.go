@@ -17,14 +17,14 @@ import (
 // configured MTU, promiscuous mode and (when a VLAN is set) VLAN filtering.
 // A new bridge gets a fixed random MAC; an existing one has its current MAC
 // pinned, so the gateway's address does not follow the lowest port's MAC
-// as containers come and go.
-func ensureBridge(c *config) (*netlink.Bridge, error) {
+// as containers come and go. created says this call made the bridge.
+func ensureBridge(c *config) (br *netlink.Bridge, created bool, err error) {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = c.Bridge
 	attrs.MTU = c.MTU
 	mac, err := randomMAC()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	attrs.HardwareAddr = mac
 	want := &netlink.Bridge{LinkAttrs: attrs}
@@ -33,36 +33,69 @@ func ensureBridge(c *config) (*netlink.Bridge, error) {
 		want.VlanFiltering = &on
 	}
 	err = netlink.LinkAdd(want)
-	created := err == nil
+	created = err == nil
 	if err != nil && !errors.Is(err, unix.EEXIST) {
 		if c.Vlan != 0 && errors.Is(err, unix.EOPNOTSUPP) {
-			return nil, fmt.Errorf("creating bridge %q with VLAN filtering (vlan %d): %w (the kernel lacks bridge VLAN filtering)", c.Bridge, c.Vlan, err)
+			return nil, false, fmt.Errorf("creating bridge %q with VLAN filtering (vlan %d): %w (the kernel lacks bridge VLAN filtering)", c.Bridge, c.Vlan, err)
 		}
-		return nil, fmt.Errorf("creating bridge %q: %w", c.Bridge, err)
+		return nil, false, fmt.Errorf("creating bridge %q: %w", c.Bridge, err)
 	}
-	br, err := bridgeByName(c.Bridge)
-	if err != nil {
-		return nil, err
+	// From here on, a failure must not leave a bridge this call made.
+	defer func() {
+		if err != nil && created {
+			_ = deleteBridgeIfUnused(c.Bridge)
+		}
+	}()
+	if br, err = bridgeByName(c.Bridge); err != nil {
+		return nil, created, err
 	}
 	if !created {
-		if err := adoptBridge(c, br); err != nil {
-			return nil, err
+		if err = adoptBridge(c, br); err != nil {
+			return nil, false, err
 		}
 	}
 	if c.PromiscMode && br.Promisc == 0 {
-		if err := netlink.SetPromiscOn(br); err != nil {
-			return nil, fmt.Errorf("setting bridge %q promiscuous: %w", c.Bridge, err)
+		if err = netlink.SetPromiscOn(br); err != nil {
+			return nil, created, fmt.Errorf("setting bridge %q promiscuous: %w", c.Bridge, err)
 		}
 	}
 	// The plugin owns the bridge's routes; router advertisements must not
 	// add any. Absent with IPv6 disabled, hence best effort.
 	_ = ifcfg.SetSysctl("net/ipv6/conf/"+c.Bridge+"/accept_ra", "0")
 	if br.Flags&net.FlagUp == 0 {
-		if err := netlink.LinkSetUp(br); err != nil {
-			return nil, fmt.Errorf("setting bridge %q up: %w", c.Bridge, err)
+		if err = netlink.LinkSetUp(br); err != nil {
+			return nil, created, fmt.Errorf("setting bridge %q up: %w", c.Bridge, err)
 		}
 	}
-	return bridgeByName(c.Bridge)
+	br, err = bridgeByName(c.Bridge)
+	return br, created, err
+}
+
+// deleteBridgeIfUnused deletes the bridge name unless a port is on it (a
+// missing bridge is success): for undoing a failed ADD that made the
+// bridge, while another container's ADD may have joined it since.
+func deleteBridgeIfUnused(name string) error {
+	br, err := bridgeByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return err
+	}
+	links, err := netlinksafe.LinkList()
+	if err != nil {
+		return fmt.Errorf("listing links for the ports of bridge %q: %w", name, err)
+	}
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Index {
+			return nil
+		}
+	}
+	if err := netlink.LinkDel(br); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("deleting bridge %q: %w", name, err)
+	}
+	return nil
 }
 
 // adoptBridge brings a bridge that already existed to the configuration.

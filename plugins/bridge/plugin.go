@@ -10,7 +10,10 @@ type Plugin struct {
 	masq *masq.Masq
 }
 
-var _ pluginkit.Plugin = (*Plugin)(nil)
+var (
+	_ pluginkit.Plugin        = (*Plugin)(nil)
+	_ pluginkit.ConfigChecker = (*Plugin)(nil)
+)
 
 // New returns the bridge plugin, writing masquerade rules with the host's
 // iptables tools.

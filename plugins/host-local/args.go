@@ -65,7 +65,12 @@ func cniArgsIPs(cniArgs string) ([]string, error) {
 	var out []string
 	for pair := range strings.SplitSeq(cniArgs, ";") {
 		k, v, ok := strings.Cut(pair, "=")
-		if !ok || strings.TrimSpace(k) != "IP" {
+		if !ok && strings.TrimSpace(pair) != "" {
+			// As the reference plugins' types.LoadArgs: a pair must be
+			// KEY=VALUE ("IP" alone is a mistake, not an unknown key).
+			return nil, pluginkit.Errorf(types.ErrInvalidEnvironmentVariables, "invalid CNI_ARGS pair %q: want KEY=VALUE", pair)
+		}
+		if strings.TrimSpace(k) != "IP" {
 			continue
 		}
 		for s := range strings.SplitSeq(v, ",") {

@@ -76,6 +76,8 @@ func TestLoadConfigErrors(t *testing.T) {
 			`invalid field "ipam.routes[0]": invalid CIDR address: nowhere`},
 		{"CNI_ARGS bad IP", `{"name": "n", "ipam": {"subnet": "10.0.0.0/24"}}`, "IgnoreUnknown=1;IP=10.0.0.300", types.ErrInvalidEnvironmentVariables,
 			`invalid CNI_ARGS IP "10.0.0.300": "10.0.0.300" is not an IP address`},
+		{"CNI_ARGS pair without value", `{"name": "n", "ipam": {"subnet": "10.0.0.0/24"}}`, "IgnoreUnknown=1;IP", types.ErrInvalidEnvironmentVariables,
+			`invalid CNI_ARGS pair "IP": want KEY=VALUE`},
 		{"CNI_ARGS IP outside", `{"name": "n", "ipam": {"subnet": "10.0.0.0/24"}}`, "IP=10.9.9.9", types.ErrInvalidNetworkConfig,
 			`invalid field "CNI_ARGS IP": requested address 10.9.9.9 is in no range set (10.0.0.0/24 10.0.0.1-10.0.0.254)`},
 		{"requested gateway", `{"name": "n", "ipam": {"subnet": "10.0.0.0/24"}, "runtimeConfig": {"ips": ["10.0.0.1/24"]}}`, "", types.ErrInvalidNetworkConfig,

@@ -22,13 +22,32 @@ type Plugin struct{}
 // New returns the host-local plugin.
 func New() *Plugin { return &Plugin{} }
 
-var _ pluginkit.Plugin = (*Plugin)(nil)
+var (
+	_ pluginkit.Plugin        = (*Plugin)(nil)
+	_ pluginkit.ConfigChecker = (*Plugin)(nil)
+)
 
 func logger(env *pluginkit.Env) hclog.Logger {
 	if env == nil || env.Log == nil {
 		return hclog.NewNullLogger()
 	}
 	return env.Log
+}
+
+// CheckConfig refuses what Add would refuse as bad input — the
+// configuration, the requested addresses, an unreadable resolvConf —
+// without opening the store (see pluginkit.ConfigChecker).
+func (p *Plugin) CheckConfig(_ context.Context, _ *pluginkit.Env, args *skel.CmdArgs) error {
+	c, err := LoadConfig(args.StdinData, args.Args)
+	if err != nil {
+		return err
+	}
+	if c.ResolvConf != "" {
+		if _, err := readResolvConf(c.ResolvConf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Add reserves one address from each range set for the attachment

@@ -22,11 +22,34 @@ type Plugin struct{}
 // New returns the macvlan plugin.
 func New() *Plugin { return &Plugin{} }
 
-var _ pluginkit.Plugin = (*Plugin)(nil)
+var (
+	_ pluginkit.Plugin        = (*Plugin)(nil)
+	_ pluginkit.ConfigChecker = (*Plugin)(nil)
+)
 
 // undoTimeout bounds the cleanup of a failed ADD, which runs even when the
 // ADD's own context has ended.
 const undoTimeout = 30 * time.Second
+
+// CheckConfig refuses what Add would refuse as bad input — the
+// configuration, a missing master, CNI_NETNS and the IPAM plugin's
+// configuration — without touching the host (see pluginkit.ConfigChecker).
+func (p *Plugin) CheckConfig(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) error {
+	c, err := loadConfig(args.StdinData)
+	if err != nil {
+		return err
+	}
+	if _, err := resolveMaster(c); err != nil {
+		return err
+	}
+	if err := ifcfg.CheckNetNS(args.Netns); err != nil {
+		return pluginkit.Errorf(types.ErrInvalidNetNS, "%w", err)
+	}
+	if c.hasIPAM() {
+		return ipam.CheckConfig(ctx, env, args.StdinData, args)
+	}
+	return nil
+}
 
 // Add creates the container's macvlan interface and configures the
 // addresses and routes IPAM hands out.

@@ -42,6 +42,27 @@ func Delegate(ctx context.Context, env *Env, command, pluginType string, conf []
 	return nil, nil
 }
 
+// DelegateCheckConfig has the delegate plugin check conf and the caller's
+// arguments as its ADD would, without running it, when env.Exec can (see
+// Exec.CheckConfig); otherwise it only checks that the plugin exists.
+func DelegateCheckConfig(ctx context.Context, env *Env, pluginType string, conf []byte, args *skel.CmdArgs) error {
+	pluginPath, err := env.Exec.FindInPath(pluginType, filepath.SplitList(args.Path))
+	if err != nil {
+		return Errorf(types.ErrInvalidNetworkConfig, "finding delegate plugin %q in CNI_PATH %q: %w", pluginType, args.Path, err)
+	}
+	c, ok := env.Exec.(interface {
+		CheckConfig(ctx context.Context, pluginPath string, stdin []byte, environ []string) error
+	})
+	if !ok {
+		return nil
+	}
+	iargs := &invoke.Args{Command: "ADD", ContainerID: args.ContainerID, NetNS: args.Netns, PluginArgsStr: args.Args, IfName: args.IfName, Path: args.Path}
+	if err := c.CheckConfig(ctx, pluginPath, conf, iargs.AsEnv()); err != nil {
+		return wrapDelegate(pluginType, "ADD", err)
+	}
+	return nil
+}
+
 func wrapDelegate(pluginType, command string, err error) error {
 	e := AsCNIError(err)
 	return &types.Error{Code: e.Code, Msg: fmt.Sprintf("delegate %s %s: %s", pluginType, command, e.Msg), Details: e.Details}

@@ -22,6 +22,15 @@ type Plugin interface {
 	Status(ctx context.Context, env *Env, args *skel.CmdArgs) error
 }
 
+// ConfigChecker is implemented by plugins that can check a configuration
+// (and the CNI arguments an ADD would get) without touching the host,
+// refusing what their ADD would refuse as bad input. Runtimes call it
+// through Exec.CheckConfig for every plugin of a chain before the first ADD,
+// so that a definition a late plugin refuses changes nothing.
+type ConfigChecker interface {
+	CheckConfig(ctx context.Context, env *Env, args *skel.CmdArgs) error
+}
+
 // Registry maps a plugin type name ("bridge", "host-local", ...) to its
 // implementation. It is built once by the binary's main and never mutated.
 type Registry map[string]Plugin

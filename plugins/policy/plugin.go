@@ -20,13 +20,24 @@ import (
 // Plugin is the policy plugin.
 type Plugin struct{}
 
-var _ pluginkit.Plugin = (*Plugin)(nil)
+var (
+	_ pluginkit.Plugin        = (*Plugin)(nil)
+	_ pluginkit.ConfigChecker = (*Plugin)(nil)
+)
 
 // New returns the policy plugin.
 func New() *Plugin { return &Plugin{} }
 
 func engine(c *config, env *pluginkit.Env) *enforce.Engine {
 	return enforce.New(c.StateDir, env.Log)
+}
+
+// CheckConfig refuses a configuration Add would refuse, before any plugin
+// of the chain runs (see pluginkit.ConfigChecker). The prevResult it needs
+// does not exist yet and is not checked.
+func (p *Plugin) CheckConfig(_ context.Context, _ *pluginkit.Env, args *skel.CmdArgs) error {
+	_, err := loadConfig(args.StdinData)
+	return err
 }
 
 // Add programs the container's policy and passes prevResult on.
@@ -59,7 +70,7 @@ func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 	if err != nil {
 		return err
 	}
-	if _, err := engine(c, env).Detach(ctx, c.Name, args.ContainerID, args.IfName); err != nil {
+	if _, err := engine(c, env).DetachIn(ctx, c.Name, args.ContainerID, args.IfName, args.Netns); err != nil {
 		return pluginkit.Errorf(types.ErrInternal, "removing policy of %s/%s: %w", args.ContainerID, args.IfName, err)
 	}
 	return nil

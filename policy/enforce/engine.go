@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/weirnet/weir/internal/atomicfile"
 	"github.com/weirnet/weir/internal/flock"
 	"github.com/weirnet/weir/policy/compile"
 	"github.com/weirnet/weir/policy/dataplane"
@@ -51,6 +52,14 @@ func (e *Engine) lock(ctx context.Context) (func(), error) {
 	l, err := flock.Acquire(ctx, filepath.Join(e.dir(), "engine.lock"))
 	if err != nil {
 		return nil, fmt.Errorf("locking the policy engine: %w", err)
+	}
+	// Every writer of the engine's files (index, last good policies,
+	// dataplane caches) holds this lock: temporary files found now are
+	// those of a process killed mid-write.
+	if removed, err := atomicfile.SweepTemps(e.dir(), 0); err != nil {
+		e.Log.Warn("removing temporary files of an interrupted write", "error", err)
+	} else if len(removed) > 0 {
+		e.Log.Info("removed temporary files of an interrupted write", "files", removed)
 	}
 	return l.Release, nil
 }
@@ -99,6 +108,18 @@ func (e *Engine) Attach(ctx context.Context, ep compile.Endpoint) (Report, error
 // endpoint is success. An in-namespace endpoint's rules are removed from
 // its namespace when the namespace still exists.
 func (e *Engine) Detach(ctx context.Context, network, id, ifName string) (Report, error) {
+	return e.DetachIn(ctx, network, id, ifName, "")
+}
+
+// DetachIn is Detach for an endpoint whose container namespace is nsPath
+// (CNI_NETNS; "" when unknown or gone). A DEL that finds the endpoint
+// already forgotten may follow one that was killed between forgetting it
+// and rendering, so it renders anyway, and clears nsPath when no endpoint
+// is left in it: a repeated DEL finishes what the first began.
+func (e *Engine) DetachIn(ctx context.Context, network, id, ifName, nsPath string) (Report, error) {
+	if _, err := os.Stat(e.indexPath()); errors.Is(err, fs.ErrNotExist) {
+		return Report{}, nil // nothing was ever put under policy here (see locked)
+	}
 	unlock, err := e.lock(ctx)
 	if err != nil {
 		return Report{}, err
@@ -109,20 +130,41 @@ func (e *Engine) Detach(ctx context.Context, network, id, ifName string) (Report
 		return Report{}, err
 	}
 	key := Key(network, id, ifName)
-	ep, ok := idx.Endpoints[key]
-	if !ok {
-		return Report{}, nil
-	}
-	delete(idx.Endpoints, key)
-	if err := e.writeIndex(idx); err != nil {
-		return Report{}, err
-	}
 	var errs []error
-	if ep.Mode == compile.NetNS {
-		errs = append(errs, e.clearNetNS(ctx, ep.NetNS))
+	if ep, ok := idx.Endpoints[key]; ok {
+		delete(idx.Endpoints, key)
+		if err := e.writeIndex(idx); err != nil {
+			return Report{}, err
+		}
+		if ep.Mode == compile.NetNS {
+			errs = append(errs, e.clearNetNS(ctx, ep.NetNS))
+		}
+	} else if nsPath != "" && !usesNetNS(idx, nsPath) {
+		errs = append(errs, e.clearNetNS(ctx, nsPath))
 	}
 	rep, err := e.render(ctx, idx, false)
 	return rep, errors.Join(append(errs, err)...)
+}
+
+// usesNetNS reports whether an endpoint of idx is enforced inside the
+// namespace at nsPath (whatever path names it).
+func usesNetNS(idx *index, nsPath string) bool {
+	want, err := os.Stat(nsPath)
+	if err != nil {
+		return false
+	}
+	for _, ep := range idx.Endpoints {
+		if ep.Mode != compile.NetNS {
+			continue
+		}
+		if ep.NetNS == nsPath {
+			return true
+		}
+		if st, err := os.Stat(ep.NetNS); err == nil && os.SameFile(st, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // clearNetNS removes weir's objects from a namespace that no longer has an

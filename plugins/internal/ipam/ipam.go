@@ -73,6 +73,20 @@ func Status(ctx context.Context, env *pluginkit.Env, conf []byte, args *skel.Cmd
 	return err
 }
 
+// CheckConfig has the IPAM plugin check the configuration and arguments an
+// ADD would get, without allocating (see pluginkit.ConfigChecker); an IPAM
+// plugin that cannot check passes.
+func CheckConfig(ctx context.Context, env *pluginkit.Env, conf []byte, args *skel.CmdArgs) error {
+	typ, err := Type(conf)
+	if err != nil {
+		return err
+	}
+	if err := pluginkit.DelegateCheckConfig(ctx, env, typ, conf, args); err != nil {
+		return fmt.Errorf("ipam: %w", err)
+	}
+	return nil
+}
+
 func run(ctx context.Context, env *pluginkit.Env, command string, conf []byte, args *skel.CmdArgs) (types.Result, error) {
 	typ, err := Type(conf)
 	if err != nil {
