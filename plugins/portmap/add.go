@@ -2,10 +2,8 @@ package portmap
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"slices"
-	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -15,10 +13,6 @@ import (
 	"github.com/weirnet/weir/plugins/internal/masq"
 	"github.com/weirnet/weir/plugins/pluginkit"
 )
-
-// undoTimeout bounds the removal of a failed ADD's rules, which must run
-// even when the ADD's own context is what failed.
-const undoTimeout = 30 * time.Second
 
 // Add publishes the container's port mappings and passes prevResult on.
 func (p *Plugin) Add(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) (types.Result, error) {
@@ -36,7 +30,7 @@ func (p *Plugin) Add(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 	if err != nil {
 		return nil, err
 	}
-	if err := setup(ctx, store{dir: c.StateDir}, pl, hostIfaces(c.prev), logger(env)); err != nil {
+	if err := setup(ctx, runner(), store{dir: c.StateDir}, pl, hostIfaces(c.prev), logger(env)); err != nil {
 		return nil, err
 	}
 	return c.prev, nil
@@ -114,10 +108,9 @@ func hostIfaces(res *current.Result) []string {
 	return out
 }
 
-// setup writes pl's record and rules. The record goes first, so that a
-// crash part way leaves something DEL and GC find; any failure removes the
-// attachment's rules in every family it touched, and its record.
-func setup(ctx context.Context, st store, pl *plan, ifaces []string, log hclog.Logger) error {
+// setup writes pl's record and rules (writeRules) and lets connections
+// from 127.0.0.1 reach the container; any failure undoes all of it.
+func setup(ctx context.Context, run masq.Runner, st store, pl *plan, ifaces []string, log hclog.Logger) error {
 	name := attachmentName(pl.Network, pl.ContainerID, pl.IfName)
 	lock, err := st.lock(ctx)
 	if err != nil {
@@ -129,70 +122,17 @@ func setup(ctx context.Context, st store, pl *plan, ifaces []string, log hclog.L
 		log.Warn("ignoring an unreadable portmap record", "attachment", name, "error", err)
 		old = nil
 	}
+	touched, err := writeRules(ctx, run, st, pl, old, log)
+	if err != nil || len(touched) == 0 {
+		return err
+	}
 	fams := pl.families()
-	touched := slices.Clone(fams)
-	if old != nil {
-		for _, f := range old.families() {
-			if !slices.Contains(touched, f) {
-				touched = append(touched, f)
-			}
-		}
-	}
-	if len(touched) == 0 {
-		return nil
-	}
-	run := runner()
-	dn, sn := pl.chains()
-	mine := func(*masq.Table) []string { return []string{dn, sn} }
-	if len(fams) > 0 {
-		if err := st.save(pl); err != nil {
-			return pluginkit.Errorf(types.ErrIOFailure, "recording port mappings of %s: %w", name, err)
-		}
-	}
-	success := false
-	defer func() {
-		if success {
-			return
-		}
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
-		defer cancel()
-		var errs []error
-		for _, f := range touched {
-			errs = append(errs, removeChains(uctx, run, f, mine))
-		}
-		errs = append(errs, st.remove(pl.Network, pl.ContainerID, pl.IfName))
-		if uerr := errors.Join(errs...); uerr != nil {
-			log.Error("undoing a failed portmap ADD", "attachment", name, "error", uerr)
-		}
-	}()
-	for _, f := range touched {
-		if !slices.Contains(fams, f) {
-			// An earlier ADD of this attachment had this family; this one
-			// has nothing for it.
-			if err := removeChains(ctx, run, f, mine); err != nil {
-				return kernelError("removing stale "+f.String()+" port mappings of "+name, err)
-			}
-			continue
-		}
-		t, err := readNat(ctx, run, f)
-		if err != nil {
-			return kernelError("reading the "+f.String()+" nat table", err)
-		}
-		if err := run.Restore(ctx, f, setupBatch(t, pl, f)); err != nil {
-			return kernelError("writing "+f.String()+" port mappings of "+name, err)
-		}
-	}
 	if pl.SNAT && slices.Contains(fams, masq.IPv4) {
 		if err := enableLocalnet(pl.addrs(masq.IPv4), ifaces); err != nil {
+			undoRules(ctx, run, st, pl, touched, log)
 			return pluginkit.Errorf(types.ErrInternal, "publishing ports of %s: %w", name, err)
 		}
 	}
-	if len(fams) == 0 {
-		if err := st.remove(pl.Network, pl.ContainerID, pl.IfName); err != nil {
-			return pluginkit.Errorf(types.ErrIOFailure, "removing the portmap record of %s: %w", name, err)
-		}
-	}
 	flushUDP(pl, fams, log)
-	success = true
 	return nil
 }

@@ -2,22 +2,21 @@ package portmap
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/weirnet/weir/plugins/internal/masq"
 	"github.com/weirnet/weir/plugins/pluginkit"
 )
 
 // Del removes the attachment's port mappings. It needs neither prevResult
 // nor runtimeConfig (and does not validate them, so the rollback of a
 // refused ADD succeeds): the chains are named after the attachment, and the
-// record says which families have them. Without a record both families are
-// searched. Missing chains and a missing record are success; the record is
-// removed only once the rules are gone, so a failed DEL can be retried.
+// record says which families have them and, in the common case, exactly
+// which rules to delete, without reading the nat table (removeRules).
+// Without a record both families are searched. Missing chains and a missing
+// record are success; the record is removed only once the rules are gone,
+// so a failed DEL can be retried.
 func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) error {
 	c, err := loadConfig(args.StdinData)
 	if err != nil {
@@ -36,20 +35,17 @@ func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 		log.Warn("ignoring an unreadable portmap record; searching both families", "attachment", name, "error", err)
 		old = nil
 	}
+	if old != nil && (old.Network != c.Name || old.ContainerID != args.ContainerID || old.IfName != args.IfName) {
+		log.Warn("ignoring a portmap record that names another attachment; searching both families",
+			"attachment", name, "record", attachmentName(old.Network, old.ContainerID, old.IfName))
+		old = nil
+	}
 	fams := bothFamilies()
 	if old != nil {
 		fams = old.families()
 	}
-	dn, sn := Chains(c.Name, args.ContainerID, args.IfName)
-	run := runner()
-	var errs []error
-	for _, f := range fams {
-		if err := removeChains(ctx, run, f, func(*masq.Table) []string { return []string{dn, sn} }); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f, err))
-		}
-	}
-	if len(errs) > 0 {
-		return pluginkit.Errorf(types.ErrInternal, "removing port mappings of %s: %w", name, errors.Join(errs...))
+	if err := removeRules(ctx, runner(), st, c.Name, args.ContainerID, args.IfName, old, fams, log); err != nil {
+		return pluginkit.Errorf(types.ErrInternal, "removing port mappings of %s: %w", name, err)
 	}
 	flushUDP(old, fams, log)
 	if err := st.remove(c.Name, args.ContainerID, args.IfName); err != nil {

@@ -28,11 +28,16 @@
 // "-d SUBNET -j ACCEPT" (the bridge's ipMasq) cannot skip it.
 //
 // Every change is one iptables-restore --noflush -w batch per address
-// family, computed from one iptables-save, under a lock (stateDir/.lock)
-// that serialises portmap's read-modify-write of the shared chains. The
-// shared chains and their hooks are removed together with the last
-// attachment's chains, so a host without published ports has no WEIR-
-// nat rule at all.
+// family, under a lock (stateDir/.lock) that serialises portmap's changes
+// to the shared chains. The common ADD (an attachment without a record)
+// and DEL (one with a record) read no table: their batches (fastpath.go)
+// create the attachment's chains with -N and delete exactly the recorded
+// rules, and take the shared chains to exist as the other records say, so
+// iptables-restore refuses them as a whole when the table is otherwise.
+// Only then, and for a re-ADD, CHECK and GC, is the batch computed from
+// iptables-save. The shared chains and their hooks are removed together
+// with the last attachment's chains, so a host without published ports has
+// no WEIR- nat rule at all.
 //
 // ADD records the applied mappings and addresses atomically under stateDir
 // (default /run/weir/portmap) as NETWORK/CONTAINERID:IFNAME.json. DEL needs

@@ -88,6 +88,12 @@ type lab struct {
 // without addresses.
 func newLab(t *testing.T, ver string, idx int, portmapKeys string, noIPAM bool) *lab {
 	t.Helper()
+	return newLabWith(t, ver, idx, "", portmapKeys, noIPAM)
+}
+
+// newLabWith is newLab with extra keys of the bridge plugin too.
+func newLabWith(t *testing.T, ver string, idx int, bridgeKeys, portmapKeys string, noIPAM bool) *lab {
+	t.Helper()
 	if left := weirNat(t); len(left) > 0 {
 		t.Fatalf("an earlier test left nat rules:\n%s", strings.Join(left, "\n"))
 	}
@@ -109,9 +115,9 @@ func newLab(t *testing.T, ver string, idx int, portmapKeys string, noIPAM bool) 
 		ipam = ""
 	}
 	conf := fmt.Sprintf(`{"cniVersion":%q,"name":%q,"plugins":[
-	  {"type":"bridge","bridge":%q%s},
+	  {"type":"bridge","bridge":%q%s%s},
 	  {"type":"portmap","capabilities":{"portMappings":true},"stateDir":%q%s}]}`,
-		ver, l.name, br, ipam, l.stateDir, portmapKeys)
+		ver, l.name, br, ipam, bridgeKeys, l.stateDir, portmapKeys)
 	list, err := libcni.ConfListFromBytes([]byte(conf))
 	if err != nil {
 		t.Fatal(err)

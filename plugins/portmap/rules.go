@@ -161,7 +161,10 @@ func (p *plan) attachmentRules(f masq.Family) (dnat, snat, jumps []ruleSpec) {
 // chains and hooks are created only where t lacks them (declaring an
 // existing chain would flush it), the attachment's chains are declared
 // (created, or flushed), jumps to them left from an earlier ADD are
-// deleted, and the rules and jumps appended.
+// deleted, and the rules and jumps appended. Without snat, a masquerade
+// chain of an earlier ADD goes, and so does the shared one if that leaves
+// it empty, keeping the shared chains exactly those some attachment uses
+// (which sharedUse relies on).
 func setupBatch(t *masq.Table, p *plan, f masq.Family) []byte {
 	dn, sn := p.chains()
 	var b bytes.Buffer
@@ -187,6 +190,16 @@ func setupBatch(t *masq.Table, p *plan, f masq.Family) []byte {
 	if !p.SNAT && t.Chains[sn] {
 		fmt.Fprintf(&b, "-F %s\n-X %s\n", sn, sn)
 	}
+	if !p.SNAT && t.Chains[MasqChain] && onlyJumpsTo(t, MasqChain, sn) {
+		// snat was turned off and the shared masquerade chain is left
+		// empty: it goes with its hook, as a DEL would take it.
+		for _, r := range t.Rules {
+			if r.Target == MasqChain {
+				fmt.Fprintf(&b, "-D %s %s\n", r.Chain, r.Spec)
+			}
+		}
+		fmt.Fprintf(&b, "-X %s\n", MasqChain)
+	}
 	for _, h := range hooks(p.SNAT) {
 		if !hasJump(t, h.chain, h.args[len(h.args)-1]) {
 			fmt.Fprintf(&b, "-I %s 1 %s\n", h.chain, h.text())
@@ -208,6 +221,16 @@ func catRules(parts ...[]ruleSpec) []ruleSpec {
 	return out
 }
 
+// onlyJumpsTo reports whether every rule of chain jumps to target.
+func onlyJumpsTo(t *masq.Table, chain, target string) bool {
+	for _, r := range t.Rules {
+		if r.Chain == chain && r.Target != target {
+			return false
+		}
+	}
+	return true
+}
+
 // hasJump reports whether chain has a rule jumping to target.
 func hasJump(t *masq.Table, chain, target string) bool {
 	for _, r := range t.Rules {
@@ -216,75 +239,4 @@ func hasJump(t *masq.Table, chain, target string) bool {
 		}
 	}
 	return false
-}
-
-// teardownBatch returns the batch that removes the given attachment chains
-// and every rule jumping to them from t, and then each shared chain that is
-// left empty together with its hooks; nil when there is nothing to remove.
-func teardownBatch(t *masq.Table, chains []string) []byte {
-	gone := map[string]bool{}
-	var body bytes.Buffer
-	for _, c := range chains {
-		if gone[c] {
-			continue
-		}
-		for _, r := range t.Rules {
-			if r.Target == c {
-				fmt.Fprintf(&body, "-D %s %s\n", r.Chain, r.Spec)
-			}
-		}
-		if t.Chains[c] {
-			fmt.Fprintf(&body, "-F %s\n-X %s\n", c, c)
-			gone[c] = true
-		}
-	}
-	for _, s := range []string{HostportsChain, MasqChain} {
-		if !t.Chains[s] {
-			continue
-		}
-		left := 0
-		for _, r := range t.Rules {
-			if r.Chain == s && !gone[r.Target] {
-				left++
-			}
-		}
-		if left > 0 {
-			continue
-		}
-		for _, r := range t.Rules {
-			if r.Target == s {
-				fmt.Fprintf(&body, "-D %s %s\n", r.Chain, r.Spec)
-			}
-		}
-		fmt.Fprintf(&body, "-X %s\n", s)
-	}
-	if body.Len() == 0 {
-		return nil
-	}
-	return append(append([]byte("*nat\n"), body.Bytes()...), "COMMIT\n"...)
-}
-
-// staleChains returns the attachment chains in t whose rules name network
-// in their comment and that are not in keep, each with its partner (an
-// attachment's DNAT and masquerade chains share their hash), which may have
-// no rule to name the network by.
-func staleChains(t *masq.Table, network string, keep map[string]bool) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, r := range t.Rules {
-		for _, c := range []string{r.Chain, r.Target} {
-			id, ok := strings.CutPrefix(c, DNATPrefix)
-			if !ok {
-				id, ok = strings.CutPrefix(c, SNATPrefix)
-			}
-			if !ok || seen[id] || keep[c] {
-				continue
-			}
-			if n, ok := masq.CommentNetwork(r.Comment); ok && n == network {
-				seen[id] = true
-				out = append(out, DNATPrefix+id, SNATPrefix+id)
-			}
-		}
-	}
-	return out
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weirnet/weir/internal/atomicfile"
 	"github.com/weirnet/weir/internal/flock"
+	"github.com/weirnet/weir/plugins/internal/masq"
 )
 
 // store keeps one record (a plan, as JSON) per attachment:
@@ -136,4 +137,71 @@ func (s store) list(network string) ([]record, error) {
 		out = append(out, record{containerID: id, ifName: ifName, plan: p})
 	}
 	return out, errors.Join(errs...)
+}
+
+// sharedUse predicts, for each family of fams, which shared chains hold
+// rules of attachments other than network/containerID/ifName, from their
+// records: WEIR-HOSTPORTS those of any record with rules in the family,
+// WEIR-HOSTPORTS-MASQ those of one with snat (asked only when withMasq). It
+// stops reading as soon as every answer is yes, so with many attachments it
+// reads a record or two. Records that cannot be read are passed over. The
+// answer is only a prediction for the batches of fastpath.go, which fail
+// as a whole when it is wrong.
+func (s store) sharedUse(network, containerID, ifName string, fams []masq.Family, withMasq bool) map[masq.Family]sharedChains {
+	use := map[masq.Family]sharedChains{}
+	known := func() bool {
+		for _, f := range fams {
+			if u := use[f]; !u.hostports || (withMasq && !u.masq) {
+				return false
+			}
+		}
+		return true
+	}
+	own := filepath.Join(s.dir, network, containerID+":"+ifName+recordExt)
+	visit := func(p *plan) bool {
+		for _, f := range p.families() {
+			u := use[f]
+			u.hostports = true
+			u.masq = u.masq || p.SNAT
+			use[f] = u
+		}
+		return known()
+	}
+	nets, err := os.ReadDir(s.dir)
+	if err != nil {
+		return use
+	}
+	for _, n := range nets {
+		if n.IsDir() && !strings.HasPrefix(n.Name(), ".") && scanRecords(filepath.Join(s.dir, n.Name()), own, visit) {
+			break
+		}
+	}
+	return use
+}
+
+// scanRecords calls visit with each readable record in dir but own, in
+// directory order and a few entries at a time, until visit returns true;
+// it reports whether one did.
+func scanRecords(dir, own string, visit func(*plan) bool) bool {
+	d, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	for {
+		entries, err := d.ReadDir(64)
+		for _, e := range entries {
+			name := e.Name()
+			path := filepath.Join(dir, name)
+			if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, recordExt) || path == own {
+				continue
+			}
+			if p, err := readRecord(path); err == nil && p != nil && visit(p) {
+				return true
+			}
+		}
+		if err != nil {
+			return false // io.EOF at the end
+		}
+	}
 }

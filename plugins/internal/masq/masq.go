@@ -48,13 +48,26 @@ func (m *Masq) table(ctx context.Context, f Family) (*natTable, error) {
 // Setup makes traffic from each of addrs (the container's addresses with
 // their subnets) that leaves its subnet, other than multicast, leave with
 // the host's address. It replaces whatever rules the attachment had, so
-// calling it again is harmless. One save and one restore per family of addrs.
+// calling it again is harmless.
+//
+// The common case, an attachment without rules, is one restore per family
+// of addrs and no read of the table: the batch creates the chain with -N,
+// and iptables-restore refuses it as a whole when the chain exists. Only
+// then (an earlier Setup of the attachment, or its crash) does Setup read
+// the family's nat table and replace the attachment's rules from it.
 func (m *Masq) Setup(ctx context.Context, a Attachment, addrs []net.IPNet) error {
 	split := byFamily(addrs)
 	for _, f := range families {
 		fa := split[f]
 		if len(fa) == 0 {
 			continue
+		}
+		err := m.run.Restore(ctx, f, freshBatch(a, f, fa))
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, ErrNotInstalled) {
+			return fmt.Errorf("setting up %s masquerade for %s: %w", f, a.Chain(), err)
 		}
 		t, err := m.table(ctx, f)
 		if err != nil {

@@ -2,6 +2,7 @@ package masq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -34,6 +35,9 @@ func (f *fakeRunner) Save(_ context.Context, fam Family) ([]byte, error) {
 }
 
 func (f *fakeRunner) Restore(_ context.Context, fam Family, batch []byte) error {
+	if f.missing[fam] {
+		return fmt.Errorf("finding %s-restore: %w", fam.prefix(), ErrNotInstalled)
+	}
 	f.restores = append(f.restores, restoreCall{fam, string(batch)})
 	if f.failFirst && len(f.restores) == 1 {
 		return fmt.Errorf("iptables-restore: line 2 failed")
@@ -111,46 +115,58 @@ func TestSplitArgsRoundTrip(t *testing.T) {
 	}
 }
 
-func TestSetupFreshTable(t *testing.T) {
+func TestSetupFreshIsOneRestore(t *testing.T) {
 	f := &fakeRunner{save: map[Family]string{IPv4: emptyNat}}
 	if err := NewWithRunner(f).Setup(context.Background(), att, []net.IPNet{cidr(t, "10.22.0.5/16")}); err != nil {
 		t.Fatal(err)
 	}
 	ch := att.Chain()
 	want := "*nat\n" +
-		":" + ch + " - [0:0]\n" +
+		"-N " + ch + "\n" +
 		"-A " + ch + ` -d 10.22.0.0/16 -m comment --comment "weir: net=net1 id=c1 if=eth0" -j ACCEPT` + "\n" +
 		"-A " + ch + ` ! -d 224.0.0.0/4 -m comment --comment "weir: net=net1 id=c1 if=eth0" -j MASQUERADE` + "\n" +
 		`-A POSTROUTING -s 10.22.0.5/32 -m comment --comment "weir: net=net1 id=c1 if=eth0" -j ` + ch + "\n" +
 		"COMMIT\n"
-	if len(f.restores) != 1 || f.restores[0].family != IPv4 {
-		t.Fatalf("restores: %+v", f.restores)
+	if f.saves != 0 || len(f.restores) != 1 || f.restores[0].family != IPv4 {
+		t.Fatalf("saves=%d restores=%+v, want no save and one IPv4 restore", f.saves, f.restores)
 	}
 	if f.restores[0].batch != want {
 		t.Errorf("batch:\n%s\nwant:\n%s", f.restores[0].batch, want)
 	}
 }
 
-func TestSetupReplacesStaleJumps(t *testing.T) {
+// When the chain exists iptables-restore refuses the -N batch; Setup then
+// reads the table and replaces the attachment's rules.
+func TestSetupFallsBackWhenTheChainExists(t *testing.T) {
 	ch := att.Chain()
 	save := strings.Replace(emptyNat, "COMMIT\n", ":"+ch+" - [0:0]\n"+
 		`-A POSTROUTING -s 10.22.0.4/32 -m comment --comment "weir: net=net1 id=c1 if=eth0" -j `+ch+"\n"+
 		"-A POSTROUTING -s 10.9.0.0/16 -j MASQUERADE\n"+
 		"-A "+ch+" -j MASQUERADE\nCOMMIT\n", 1)
-	f := &fakeRunner{save: map[Family]string{IPv4: save}}
+	f := &fakeRunner{save: map[Family]string{IPv4: save}, failFirst: true}
 	if err := NewWithRunner(f).Setup(context.Background(), att, []net.IPNet{cidr(t, "10.22.0.5/16")}); err != nil {
 		t.Fatal(err)
 	}
-	b := f.restores[0].batch
-	del := `-D POSTROUTING -s 10.22.0.4/32 -m comment --comment "weir: net=net1 id=c1 if=eth0" -j ` + ch + "\n"
-	if !strings.Contains(b, del) {
-		t.Errorf("batch lacks %q:\n%s", del, b)
+	if f.saves != 1 || len(f.restores) != 2 || !strings.HasPrefix(f.restores[0].batch, "*nat\n-N "+ch+"\n") {
+		t.Fatalf("saves=%d restores=%+v, want the -N batch, one save and the replacing batch", f.saves, f.restores)
 	}
-	if strings.Contains(b, "10.9.0.0/16") {
-		t.Errorf("batch touches a rule that is not the attachment's:\n%s", b)
+	want := "*nat\n" +
+		":" + ch + " - [0:0]\n" +
+		`-D POSTROUTING -s 10.22.0.4/32 -m comment --comment "weir: net=net1 id=c1 if=eth0" -j ` + ch + "\n" +
+		"-A " + ch + ` -d 10.22.0.0/16 -m comment --comment "weir: net=net1 id=c1 if=eth0" -j ACCEPT` + "\n" +
+		"-A " + ch + ` ! -d 224.0.0.0/4 -m comment --comment "weir: net=net1 id=c1 if=eth0" -j MASQUERADE` + "\n" +
+		`-A POSTROUTING -s 10.22.0.5/32 -m comment --comment "weir: net=net1 id=c1 if=eth0" -j ` + ch + "\n" +
+		"COMMIT\n"
+	if b := f.restores[1].batch; b != want {
+		t.Errorf("fallback batch (it must not touch the rule that is not the attachment's):\n%s\nwant:\n%s", b, want)
 	}
-	if strings.Index(b, ":"+ch) > strings.Index(b, "-D POSTROUTING") {
-		t.Errorf("chain declaration must come before the rule lines:\n%s", b)
+}
+
+func TestSetupWithoutTools(t *testing.T) {
+	f := &fakeRunner{missing: map[Family]bool{IPv6: true}}
+	err := NewWithRunner(f).Setup(context.Background(), att, []net.IPNet{cidr(t, "fd00:22::5/64")})
+	if !errors.Is(err, ErrNotInstalled) || f.saves != 0 {
+		t.Errorf("setup without ip6tables: %v (saves %d), want ErrNotInstalled and no save", err, f.saves)
 	}
 }
 
@@ -160,8 +176,8 @@ func TestSetupDualStack(t *testing.T) {
 	if err := NewWithRunner(f).Setup(context.Background(), att, addrs); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.restores) != 2 || f.restores[0].family != IPv4 || f.restores[1].family != IPv6 {
-		t.Fatalf("want one IPv4 and one IPv6 batch, got %+v", f.restores)
+	if f.saves != 0 || len(f.restores) != 2 || f.restores[0].family != IPv4 || f.restores[1].family != IPv6 {
+		t.Fatalf("saves=%d: want no save, one IPv4 and one IPv6 batch, got %+v", f.saves, f.restores)
 	}
 	v6 := f.restores[1].batch
 	for _, want := range []string{"-d fd00:22::/64 ", "! -d ff00::/8 ", "-A POSTROUTING -s fd00:22::5/128 "} {

@@ -167,12 +167,26 @@ func hostPrefix(ip net.IP, f Family) string {
 	return ip.To4().String() + "/32"
 }
 
+// freshBatch returns the restore batch of an attachment that has no rules
+// yet: it creates the chain with -N, which makes iptables-restore refuse the
+// whole batch, applying nothing, when the chain already exists. A chain that
+// does not exist has no jumps to it, so when the batch applies it leaves
+// exactly what setupBatch would.
+func freshBatch(a Attachment, f Family, addrs []net.IPNet) []byte {
+	var b bytes.Buffer
+	b.WriteString("*nat\n")
+	fmt.Fprintf(&b, "-N %s\n", a.Chain())
+	appendRules(&b, a, f, addrs)
+	b.WriteString("COMMIT\n")
+	return b.Bytes()
+}
+
 // setupBatch returns the restore batch that makes a's masquerade rules for
-// addrs (all of family f) exactly what they should be: the chain is declared
-// (which flushes it), stale jumps to it are deleted, and the chain's rules
-// and one jump per address are appended.
+// addrs (all of family f) exactly what they should be, given the family's
+// nat table t: the chain is declared (which flushes it), stale jumps to it
+// are deleted, and the chain's rules and one jump per address are appended.
 func setupBatch(t *natTable, a Attachment, f Family, addrs []net.IPNet) []byte {
-	chain, comment := a.Chain(), quote(a.Comment())
+	chain := a.Chain()
 	var b bytes.Buffer
 	b.WriteString("*nat\n")
 	fmt.Fprintf(&b, ":%s - [0:0]\n", chain)
@@ -181,6 +195,15 @@ func setupBatch(t *natTable, a Attachment, f Family, addrs []net.IPNet) []byte {
 			fmt.Fprintf(&b, "-D %s %s\n", r.chain, r.spec)
 		}
 	}
+	appendRules(&b, a, f, addrs)
+	b.WriteString("COMMIT\n")
+	return b.Bytes()
+}
+
+// appendRules writes the "-A" lines of a's chain and of its POSTROUTING
+// jumps, one per address of addrs (all of family f).
+func appendRules(b *bytes.Buffer, a Attachment, f Family, addrs []net.IPNet) {
+	chain, comment := a.Chain(), quote(a.Comment())
 	seen := map[string]bool{}
 	for _, n := range addrs {
 		subnet := (&net.IPNet{IP: n.IP.Mask(n.Mask), Mask: n.Mask}).String()
@@ -188,14 +211,12 @@ func setupBatch(t *natTable, a Attachment, f Family, addrs []net.IPNet) []byte {
 			continue
 		}
 		seen[subnet] = true
-		fmt.Fprintf(&b, "-A %s -d %s -m comment --comment %s -j ACCEPT\n", chain, subnet, comment)
+		fmt.Fprintf(b, "-A %s -d %s -m comment --comment %s -j ACCEPT\n", chain, subnet, comment)
 	}
-	fmt.Fprintf(&b, "-A %s ! -d %s -m comment --comment %s -j MASQUERADE\n", chain, multicast(f), comment)
+	fmt.Fprintf(b, "-A %s ! -d %s -m comment --comment %s -j MASQUERADE\n", chain, multicast(f), comment)
 	for _, n := range addrs {
-		fmt.Fprintf(&b, "-A POSTROUTING -s %s -m comment --comment %s -j %s\n", hostPrefix(n.IP, f), comment, chain)
+		fmt.Fprintf(b, "-A POSTROUTING -s %s -m comment --comment %s -j %s\n", hostPrefix(n.IP, f), comment, chain)
 	}
-	b.WriteString("COMMIT\n")
-	return b.Bytes()
 }
 
 // knownTeardownBatch deletes exactly what setupBatch wrote for addrs (all
