@@ -2,7 +2,10 @@ package chain
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/weirnet/weir/internal/flock"
@@ -78,4 +81,45 @@ func lockForGC(ctx context.Context, stateDir string) (release func(), err error)
 		return nil, fmt.Errorf("waiting for ADDs in flight before GC: %w", err)
 	}
 	return func() { l.Release(); intent.Release() }, nil
+}
+
+// SweepLocks removes the lock files of containers that have no records: a
+// process killed after taking a container's lock and before saving its
+// first record leaves one (a normal operation removes it as it unlocks).
+// A lock held right now is left alone; its holder removes it. It returns
+// the lock files removed.
+func (r *Runner) SweepLocks(ctx context.Context) ([]string, error) {
+	dir := filepath.Join(r.StateDir, "locks")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing container locks: %w", err)
+	}
+	st := r.store()
+	var removed []string
+	for _, e := range entries {
+		id := e.Name()
+		if !e.Type().IsRegular() || ValidateContainerID(id) != nil {
+			continue // the GC locks' directory, a temporary file
+		}
+		if left, err := st.Networks(id); err != nil || len(left) > 0 {
+			continue
+		}
+		tctx, cancel := context.WithCancel(ctx)
+		cancel() // only a lock free right now: never wait for an operation
+		l, err := flock.Acquire(tctx, filepath.Join(dir, id))
+		if err != nil {
+			continue
+		}
+		// Under the lock no operation can be saving a record now.
+		if left, err := st.Networks(id); err == nil && len(left) == 0 {
+			l.ReleaseAndRemove()
+			removed = append(removed, filepath.Join(dir, id))
+			continue
+		}
+		l.Release()
+	}
+	return removed, nil
 }

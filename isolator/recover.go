@@ -85,7 +85,7 @@ func (iso *Isolator) Recover(ctx context.Context, known, orphans []string) (*Rec
 			errs = append(errs, err)
 		}
 	}
-	swept, err := iso.sweepState()
+	swept, err := iso.sweepState(ctx)
 	rep.Temps = append(rep.Temps, swept...)
 	if err != nil {
 		errs = append(errs, err)
@@ -245,7 +245,7 @@ func (iso *Isolator) GC(ctx context.Context) error {
 		defs = append(defs, lists[n])
 	}
 	gcErr := iso.Runner.GC(ctx, defs)
-	swept, err := iso.sweepState()
+	swept, err := iso.sweepState(ctx)
 	iso.logSwept(swept)
 	return errors.Join(gcErr, err)
 }

@@ -45,9 +45,15 @@ func (iso *Isolator) sweepContainer(ctx context.Context, id string) ([]string, e
 }
 
 // sweepState removes the temporary files under the state directory that
-// are older than StaleTempAge.
-func (iso *Isolator) sweepState() ([]string, error) {
-	return atomicfile.SweepTemps(iso.Runner.StateDir, StaleTempAge)
+// are older than StaleTempAge, and the lock files of containers without
+// records (chain.Runner.SweepLocks).
+func (iso *Isolator) sweepState(ctx context.Context) ([]string, error) {
+	temps, err := atomicfile.SweepTemps(iso.Runner.StateDir, StaleTempAge)
+	locks, lerr := iso.Runner.SweepLocks(ctx)
+	for _, l := range locks {
+		iso.log().Info("removed the lock file of a container without records", "path", l)
+	}
+	return temps, errors.Join(err, lerr)
 }
 
 // logSwept logs the temporary files a sweep removed.
