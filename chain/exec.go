@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -27,9 +28,14 @@ type guardedExec struct {
 func (g *guardedExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, g.timeout)
+		start := time.Now()
 		out, err := g.Exec.ExecPlugin(cctx, pluginPath, stdin, environ)
 		expired := errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 		cancel()
+		if g.log.IsDebug() {
+			g.log.Debug("plugin returned", "plugin", filepath.Base(pluginPath), "command", command(environ),
+				"duration", time.Since(start), "error", err)
+		}
 		if err == nil {
 			return out, nil
 		}
@@ -48,4 +54,14 @@ func (g *guardedExec) ExecPlugin(ctx context.Context, pluginPath string, stdin [
 		case <-time.After(wait):
 		}
 	}
+}
+
+// command returns the CNI_COMMAND of a plugin's environment.
+func command(environ []string) string {
+	for _, e := range environ {
+		if c, ok := strings.CutPrefix(e, "CNI_COMMAND="); ok {
+			return c
+		}
+	}
+	return ""
 }

@@ -260,3 +260,39 @@ func TestStatus(t *testing.T) {
 		` does not exist: flanneld must be running on this host and have written its lease there (or set "subnetFile" to where it writes it)`)
 	e.wantCalls()
 }
+
+// TestDelPassesPrevResult: the runtime's prevResult reaches the delegate's
+// DEL (bridge deletes exactly the masquerade rules it names instead of
+// reading the nat table); a null one is not passed on.
+func TestDelPassesPrevResult(t *testing.T) {
+	e := newFakeEnv(t)
+	delegateConf := func(prevResult string) map[string]json.RawMessage {
+		t.Helper()
+		out, err := e.call("ADD", "c1", e.conf("1.0.0", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.wantCalls("ADD")
+		prev := strings.TrimSpace(string(out))
+		if prevResult != "" {
+			prev = prevResult
+		}
+		if _, err := e.call("DEL", "c1", e.conf("1.0.0", `,"prevResult":`+prev)); err != nil {
+			t.Fatalf("DEL: %v", err)
+		}
+		calls := e.wantCalls("DEL")
+		var got map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(calls[0].Conf), &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	got := delegateConf("")
+	var res map[string]any
+	if err := json.Unmarshal(got["prevResult"], &res); err != nil || res["ips"] == nil || string(got["cniVersion"]) != `"1.0.0"` {
+		t.Fatalf("delegate DEL conf has no prevResult with the addresses: %s (%v)", got["prevResult"], err)
+	}
+	if got := delegateConf("null"); got["prevResult"] != nil {
+		t.Fatalf("a null prevResult was passed on: %s", got["prevResult"])
+	}
+}

@@ -116,8 +116,8 @@ func withGCAttachments(dconf []byte, valid []types.GCAttachment) ([]byte, error)
 	return setKeys(dconf, map[string]any{"cni.dev/valid-attachments": valid})
 }
 
-// withPrevResult returns a saved delegate configuration for CHECK: the
-// runtime's prevResult added and the cniVersion set to the one the runtime
+// withPrevResult returns a saved delegate configuration for CHECK and DEL:
+// the runtime's prevResult added and the cniVersion set to the one the runtime
 // uses now (the version prevResult is written in).
 func withPrevResult(dconf []byte, cniVersion string, prevResult json.RawMessage) ([]byte, error) {
 	keys := map[string]any{"prevResult": prevResult}
