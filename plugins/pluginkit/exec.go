@@ -104,20 +104,24 @@ func (e *Exec) findSelf() {
 	}
 }
 
+// env is the Env of an in-process call of the plugin at pluginPath.
+func (e *Exec) env(pluginPath string) *Env {
+	log := e.Log
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	stderr := e.Stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	return &Env{Exec: e, Log: log.Named(filepath.Base(pluginPath)), Stderr: stderr}
+}
+
 // ExecPlugin runs the plugin at pluginPath with stdin and environ and returns
 // its stdout. A plugin's error comes back as *types.Error.
 func (e *Exec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
 	if p, ok := e.InProcess(pluginPath); ok {
-		log := e.Log
-		if log == nil {
-			log = hclog.NewNullLogger()
-		}
-		stderr := e.Stderr
-		if stderr == nil {
-			stderr = io.Discard
-		}
-		env := &Env{Exec: e, Log: log.Named(filepath.Base(pluginPath)), Stderr: stderr}
-		out, terr := Dispatch(ctx, p, env, environ, stdin)
+		out, terr := Dispatch(ctx, p, e.env(pluginPath), environ, stdin)
 		if terr != nil {
 			return nil, terr
 		}
@@ -147,16 +151,7 @@ func (e *Exec) CheckConfig(ctx context.Context, pluginPath string, stdin []byte,
 	if _, terr := checkConfig(inv.Command, stdin); terr != nil {
 		return terr
 	}
-	log := e.Log
-	if log == nil {
-		log = hclog.NewNullLogger()
-	}
-	stderr := e.Stderr
-	if stderr == nil {
-		stderr = io.Discard
-	}
-	env := &Env{Exec: e, Log: log.Named(filepath.Base(pluginPath)), Stderr: stderr}
-	if err := c.CheckConfig(ctx, env, &inv.Args); err != nil {
+	if err := c.CheckConfig(ctx, e.env(pluginPath), &inv.Args); err != nil {
 		return AsCNIError(err)
 	}
 	return nil

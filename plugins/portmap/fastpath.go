@@ -59,12 +59,7 @@ func freshBatch(p *plan, f masq.Family, inUse sharedChains) []byte {
 			fmt.Fprintf(&b, "-I %s 1 %s\n", h.chain, h.text())
 		}
 	}
-	dnat, snat, jumps := p.attachmentRules(f)
-	for _, r := range catRules(dnat, snat, jumps) {
-		fmt.Fprintf(&b, "-A %s %s\n", r.chain, r.text())
-	}
-	b.WriteString("COMMIT\n")
-	return b.Bytes()
+	return appendAttachment(&b, p, f)
 }
 
 // knownTeardownBatch returns the batch that deletes exactly the rules

@@ -205,9 +205,15 @@ func setupBatch(t *masq.Table, p *plan, f masq.Family) []byte {
 			fmt.Fprintf(&b, "-I %s 1 %s\n", h.chain, h.text())
 		}
 	}
+	return appendAttachment(&b, p, f)
+}
+
+// appendAttachment ends an ADD's batch: the attachment's rules appended,
+// then COMMIT.
+func appendAttachment(b *bytes.Buffer, p *plan, f masq.Family) []byte {
 	dnat, snat, jumps := p.attachmentRules(f)
 	for _, r := range catRules(dnat, snat, jumps) {
-		fmt.Fprintf(&b, "-A %s %s\n", r.chain, r.text())
+		fmt.Fprintf(b, "-A %s %s\n", r.chain, r.text())
 	}
 	b.WriteString("COMMIT\n")
 	return b.Bytes()
