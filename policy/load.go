@@ -17,12 +17,20 @@ import (
 // one, is an empty Set: policies are optional. Problems in the files are
 // returned together, each an *Error naming the file, line and policy.
 func LoadDir(dir string) (*Set, error) {
+	s, _, err := LoadDirSources(dir)
+	return s, err
+}
+
+// LoadDirSources is LoadDir that also returns the content of each file it
+// loaded, by file name: exactly the bytes the Set was parsed from (a copy
+// read again afterwards might hold an edit made since).
+func LoadDirSources(dir string) (*Set, map[string][]byte, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &Set{}, nil
+		return &Set{}, map[string][]byte{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading policy directory: %w", err)
+		return nil, nil, fmt.Errorf("reading policy directory: %w", err)
 	}
 	var paths []string
 	for _, e := range entries { // os.ReadDir sorts by name
@@ -32,16 +40,22 @@ func LoadDir(dir string) (*Set, error) {
 		}
 		paths = append(paths, filepath.Join(dir, name))
 	}
-	return LoadFiles(paths...)
+	return loadFiles(paths)
 }
 
 // LoadFiles loads the named policy files, whatever their names, as one
 // Set. Policy names must be unique across all of them.
 func LoadFiles(paths ...string) (*Set, error) {
+	s, _, err := loadFiles(paths)
+	return s, err
+}
+
+func loadFiles(paths []string) (*Set, map[string][]byte, error) {
 	var (
 		policies []*Policy
 		errs     []error
 	)
+	srcs := make(map[string][]byte, len(paths))
 	for _, path := range paths {
 		src, err := os.ReadFile(path)
 		if err != nil {
@@ -52,15 +66,16 @@ func LoadFiles(paths ...string) (*Set, error) {
 			errs = append(errs, &Error{File: path, Index: -1, Err: fmt.Errorf("reading: %w", err)})
 			continue
 		}
+		srcs[filepath.Base(path)] = src
 		ps, fileErrs := parseFile(path, string(src))
 		policies = append(policies, ps...)
 		errs = append(errs, fileErrs...)
 	}
 	errs = append(errs, duplicates(policies)...)
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
-	return NewSet(policies...), nil
+	return NewSet(policies...), srcs, nil
 }
 
 // parseFile decodes the policies of one file. It returns what it could

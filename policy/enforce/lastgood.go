@@ -1,14 +1,14 @@
 package enforce
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+	"sort"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -20,9 +20,17 @@ import (
 // A policy directory whose files stop loading (an operator's half-done
 // edit) must neither lift enforcement nor block DELs: the last version that
 // loaded stays in force. After every successful load the engine keeps a copy
-// of the files under <state>/policy/lastgood/<dir hash>/, and a load that
+// of the files under <state>/policy/lastgood/<dir hash>, and a load that
 // fails falls back to that copy, with a warning; with no copy the load
 // fails.
+//
+// The copy holds exactly the bytes that loaded (read once, parsed, then
+// written: a file edited between the load and the copy must not put its
+// new, perhaps broken, content in the copy), and it is replaced as a whole:
+// <dir hash> is a symbolic link to a directory <dir hash>.v<n> written
+// beforehand, swapped by a rename, so a process killed part way leaves the
+// old copy or the new one, never some of each (a copy missing a file would
+// enforce fewer policies than the operator wrote).
 
 // loadPolicies loads the policy directories the endpoints use, falling
 // back to each directory's last good copy.
@@ -44,9 +52,9 @@ func (e *Engine) loadPolicies(eps []compile.Endpoint) (map[string]*policy.Set, e
 func loadWithFallback(dir, lastGoodRoot string, log hclog.Logger) (*policy.Set, error) {
 	h := sha256.Sum256([]byte(dir))
 	snap := filepath.Join(lastGoodRoot, hex.EncodeToString(h[:8]))
-	s, err := policy.LoadDir(dir)
+	s, srcs, err := policy.LoadDirSources(dir)
 	if err == nil {
-		if serr := snapshot(dir, snap); serr != nil {
+		if serr := snapshot(snap, srcs); serr != nil {
 			log.Warn("keeping a copy of the policy files", "dir", dir, "error", serr)
 		}
 		return s, nil
@@ -62,46 +70,69 @@ func loadWithFallback(dir, lastGoodRoot string, log hclog.Logger) (*policy.Set, 
 	return old, nil
 }
 
-// snapshot copies dir's policy files to snap unless the copy is current
-// (same names, sizes and modification times).
-func snapshot(dir, snap string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		entries = nil
-	} else if err != nil {
-		return err
+// snapshot makes snap (a link, see above) name a copy of srcs, unless the
+// copy it names is of the same content.
+func snapshot(snap string, srcs map[string][]byte) error {
+	names := make([]string, 0, len(srcs))
+	for name := range srcs {
+		names = append(names, name)
 	}
-	manifest := map[string]string{}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), ".toml") || e.IsDir() {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			return err
-		}
-		manifest[e.Name()] = fmt.Sprintf("%d/%d", info.Size(), info.ModTime().UnixNano())
+	sort.Strings(names)
+	sum := sha256.New()
+	for _, name := range names {
+		fmt.Fprintf(sum, "%q %d\n", name, len(srcs[name]))
+		sum.Write(srcs[name])
 	}
-	want, _ := json.Marshal(manifest)
-	if have, err := os.ReadFile(filepath.Join(snap, ".manifest")); err == nil && string(have) == string(want) {
+	manifest := []byte(hex.EncodeToString(sum.Sum(nil)) + "\n")
+	if have, err := os.ReadFile(filepath.Join(snap, ".manifest")); err == nil && bytes.Equal(have, manifest) {
 		return nil
 	}
-	if err := os.RemoveAll(snap); err != nil {
+	root, base := filepath.Split(snap)
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(snap, 0o700); err != nil {
+	version, err := os.MkdirTemp(root, base+".v")
+	if err != nil {
 		return err
 	}
-	for name := range manifest {
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return err
+	for _, name := range names {
+		if err := atomicfile.WriteFile(filepath.Join(version, name), srcs[name], 0o600); err != nil {
+			return errors.Join(err, os.RemoveAll(version))
 		}
-		if err := atomicfile.WriteFile(filepath.Join(snap, name), data, 0o600); err != nil {
+	}
+	if err := atomicfile.WriteFile(filepath.Join(version, ".manifest"), manifest, 0o600); err != nil {
+		return errors.Join(err, os.RemoveAll(version))
+	}
+	// A copy of an older weir is a directory, which a link cannot replace
+	// by rename: it goes first (once).
+	if st, err := os.Lstat(snap); err == nil && st.IsDir() {
+		if err := os.RemoveAll(snap); err != nil {
 			return err
 		}
 	}
-	return atomicfile.WriteFile(filepath.Join(snap, ".manifest"), want, 0o600)
+	link := filepath.Join(root, "."+base+".link")
+	_ = os.Remove(link)
+	if err := os.Symlink(filepath.Base(version), link); err != nil {
+		return errors.Join(err, os.RemoveAll(version))
+	}
+	if err := os.Rename(link, snap); err != nil {
+		return errors.Join(err, os.Remove(link), os.RemoveAll(version))
+	}
+	if err := atomicfile.SyncDir(root); err != nil {
+		return err
+	}
+	// Older versions (and those of a process killed before its rename).
+	olds, err := filepath.Glob(filepath.Join(root, base+".v*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, o := range olds {
+		if o != version {
+			errs = append(errs, os.RemoveAll(o))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // LoadPolicies loads the policy directories the endpoints use, as they are
