@@ -82,7 +82,7 @@ func evaluate(row Row, bs Benches, in *Input, steps []Step, mode string) Result 
 			res.Ratio, res.RatioFrom = &v, "paired"
 		}
 	}
-	if res.Ratio == nil && res.Ref != nil && res.Ref.Value != 0 {
+	if res.Ratio == nil && res.Ref != nil && res.Ref.Value != 0 && !row.NoRatio {
 		v := weir.Value / res.Ref.Value
 		res.Ratio, res.RatioFrom = &v, "medians"
 	}

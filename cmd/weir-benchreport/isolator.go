@@ -80,10 +80,13 @@ func isolatorRows(bs Benches) []Row {
 	if sn != scaleTarget {
 		sshort = fmt.Sprintf("the host had %s containers, the target is for %s", thousands(sn), thousands(scaleTarget))
 	}
-	return []Row{
+	rows := []Row{
 		{Metric: "full chain attach+detach, one container, a published port: `weir attach/detach` vs cnitool + reference plugins",
 			Pkg: integ, Bench: "BenchmarkIsolatorAttachDetach",
 			Weir: ms("ms-p50/weir"), Ref: ms("ms-p50/reference"), Ratio: "ratio-p50/weir", Target: ratioLE(0.1)},
+	}
+	rows = append(rows, concurrentRows(bs)...)
+	return append(rows, []Row{
 		{Metric: fmt.Sprintf("container attach (`weir attach`, full chain), the %s vs the 10th on the host", ordinal(n)),
 			Pkg: integ, Bench: scale,
 			Weir: ms(fmt.Sprintf("ms/attach-cli-%d", n)), Ref: note(ms("ms/attach-cli-10"), "10th"),
@@ -101,7 +104,7 @@ func isolatorRows(bs Benches) []Row {
 			Weir: Col{Unit: "MB/daemon-rss", Show: "MB"}, Target: Target{OnWeir: true, Op: "<=", Value: 50}, Short: short},
 		{Metric: "`weir serve` peak resident memory with " + at, Pkg: integ, Bench: scale,
 			Weir: Col{Unit: "MB/daemon-rss-peak", Show: "MB"}},
-	}
+	}...)
 }
 
 // ordinal writes 1000 as "1,000th".

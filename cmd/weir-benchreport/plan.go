@@ -20,9 +20,9 @@ type Step struct {
 
 // Plan is what `make bench` (full) or `make bench-quick` (quick) runs.
 // Quick runs fewer iterations, puts 50 containers on the isolator's scale
-// host instead of 1,000 (the status benchmark keeps its 1,000), and
-// leaves out the slowest sub-benchmarks and the diagnostics that feed no
-// row of the table.
+// host instead of 1,000 (the status benchmark keeps its 1,000), attaches
+// 20 containers at once instead of 100, and leaves out the slowest
+// sub-benchmarks and the diagnostics that feed no row of the table.
 func Plan(mode string) []Step {
 	if mode == "quick" {
 		return []Step{
@@ -32,10 +32,12 @@ func Plan(mode string) []Step {
 			{"./integration", "^BenchmarkIsolatorAttachDetach$", "1x", 1, ""},
 			{"./integration", "^BenchmarkIsolatorScale$", "1x", 1, "WEIR_BENCH_CONTAINERS=" + quickContainers},
 			{"./integration", "^BenchmarkIsolatorStatus$", "1x", 1, ""},
+			{"./integration", "^BenchmarkConcurrentAttach$", "1x", 1, "WEIR_BENCH_CONCURRENT=" + quickConcurrent},
 			{"./policy/enforce", "^BenchmarkAttach$/^eps=(10|1000)$/", "2x", 1, ""},
 			{"./policy/enforce", "^BenchmarkAttachVsReference$", "1x", 1, ""},
 			{"./policy/enforce", "^BenchmarkRerender$/^edit-", "3x", 1, ""},
 			{"./policy/enforce", "^BenchmarkConnectionRate$", "1x", 1, ""},
+			{"./policy/enforce", "^BenchmarkThroughput$", "1x", 1, ""},
 			{"./policy/enforce", "^BenchmarkPolicyEditToEnforcement$", "3x", 1, ""},
 		}
 	}
@@ -54,10 +56,17 @@ func Plan(mode string) []Step {
 		// 1,000 containers' records, one attach: seconds per
 		// measurement, each on a fresh host.
 		{"./integration", "^BenchmarkIsolatorStatus$", "1x", 3, ""},
+		// 100 containers attached at once by each of weir's CLI, its
+		// daemon's API and cnitool + the reference plugins, then
+		// detached: one round, some 50 s (WEIR_BENCH_CONCURRENT_ROUNDS
+		// for more).
+		{"./integration", "^BenchmarkConcurrentAttach$", "1x", 1, ""},
 		{"./policy/enforce", "^BenchmarkAttach$", "5x", 3, ""},
 		{"./policy/enforce", "^BenchmarkAttachVsReference$", "5x", 3, ""},
 		{"./policy/enforce", "^BenchmarkRerender$", "5x", 3, ""},
 		{"./policy/enforce", "^BenchmarkConnectionRate$", "3x", 3, ""},
+		// At least four rounds of streams per run, whatever -benchtime.
+		{"./policy/enforce", "^BenchmarkThroughput$", "1x", 3, ""},
 		{"./policy/enforce", "^BenchmarkPolicyEditToEnforcement$", "5x", 3, ""},
 		// Diagnostics: in results.json, not in the table.
 		{"./policy/enforce", "^(BenchmarkAttachPhases|BenchmarkToolFloor|BenchmarkCompile|BenchmarkAttachCPU)$", "1x", 1, ""},
@@ -69,6 +78,10 @@ func Plan(mode string) []Step {
 // quickContainers is how many containers the isolator's scale benchmark
 // puts on the host in the quick run (WEIR_BENCH_CONTAINERS).
 const quickContainers = "50"
+
+// quickConcurrent is how many containers the concurrent-attach benchmark
+// attaches at once in the quick run (WEIR_BENCH_CONCURRENT).
+const quickConcurrent = "20"
 
 // WritePlan prints the plan as scripts/bench reads it: package, pattern,
 // benchtime, count, environment ("-" for none), tab-separated, one step a

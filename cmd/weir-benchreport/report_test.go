@@ -32,7 +32,9 @@ func golden(t *testing.T, name string, got []byte) {
 
 // testdata/quick-sample.txt and full-sample.txt are the raw output of a
 // real `make bench-quick` and `make bench` (where the isolator's scale
-// benchmark stopped at 500 containers, its time budget spent).
+// benchmark stopped at 500 containers, its time budget spent); their last
+// two steps (BenchmarkConcurrentAttach, BenchmarkThroughput) are the real
+// output of those steps of the plan run later on their own, appended.
 func TestGolden(t *testing.T) {
 	for _, mode := range []string{"quick", "full"} {
 		t.Run(mode, func(t *testing.T) {

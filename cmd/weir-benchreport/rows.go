@@ -19,7 +19,7 @@ type Col struct {
 // (in Show units) compared with Value. No Op: reported, no goal.
 type Target struct {
 	OnWeir bool
-	Op     string // "<=" or ">="
+	Op     string // "<=", ">=" or "=="
 	Value  float64
 }
 
@@ -27,7 +27,7 @@ func (t Target) String(show string) string {
 	if t.Op == "" {
 		return "report only"
 	}
-	op := map[string]string{"<=": "≤", ">=": "≥"}[t.Op]
+	op := map[string]string{"<=": "≤", ">=": "≥", "==": "="}[t.Op]
 	if t.OnWeir {
 		return fmt.Sprintf("%s %s %s", op, strconv.FormatFloat(t.Value, 'f', -1, 64), show)
 	}
@@ -36,22 +36,26 @@ func (t Target) String(show string) string {
 
 // Met reports whether v meets the target.
 func (t Target) Met(v float64) bool {
-	if t.Op == ">=" {
+	switch t.Op {
+	case ">=":
 		return v >= t.Value
+	case "==":
+		return v == t.Value
 	}
 	return v <= t.Value
 }
 
 // Row is one line of the table.
 type Row struct {
-	Metric string
-	Pkg    string
-	Bench  string // full name, without the -GOMAXPROCS suffix
-	Weir   Col
-	Ref    Col    // no Unit: no reference column
-	Ratio  string // the benchmark's per-run ratio unit; "" = the medians' ratio
-	Target Target
-	Short  string // why the figures, when present, do not measure the target
+	Metric  string
+	Pkg     string
+	Bench   string // full name, without the -GOMAXPROCS suffix
+	Weir    Col
+	Ref     Col    // no Unit: no reference column
+	Ratio   string // the benchmark's per-run ratio unit; "" = the medians' ratio
+	NoRatio bool   // counts, not rates or times: no medians' ratio either
+	Target  Target
+	Short   string // why the figures, when present, do not measure the target
 }
 
 func ms(unit string) Col { return Col{Unit: unit, Show: "ms"} }
@@ -111,6 +115,13 @@ func Rows(bs Benches) []Row {
 			Ratio: "ratio-policy/none", Target: ratioGE(0.9)},
 		Row{Metric: "new-connection rate, one conntrack rule only vs no policy (the floor)", Pkg: enforce, Bench: "BenchmarkConnectionRate",
 			Weir: Col{Unit: "conn/s-ct-only", Show: "conn/s"}, Ref: Col{Unit: "conn/s-none", Show: "conn/s", Note: "no policy"},
+			Ratio: "ratio-ct-only/none"},
+		// No target in the issues for throughput: reported.
+		Row{Metric: "dataplane throughput, one TCP stream, 1,000 endpoints + 100 policies vs no policy", Pkg: enforce, Bench: "BenchmarkThroughput",
+			Weir: Col{Unit: "Gbit/s-policy", Show: "Gbit/s"}, Ref: Col{Unit: "Gbit/s-none", Show: "Gbit/s", Note: "no policy"},
+			Ratio: "ratio-policy/none"},
+		Row{Metric: "dataplane throughput, one TCP stream, one conntrack rule only vs no policy (the floor)", Pkg: enforce, Bench: "BenchmarkThroughput",
+			Weir: Col{Unit: "Gbit/s-ct-only", Show: "Gbit/s"}, Ref: Col{Unit: "Gbit/s-none", Show: "Gbit/s", Note: "no policy"},
 			Ratio: "ratio-ct-only/none"},
 		Row{Metric: "policy edit to enforcement, 1,000 endpoints: a port allowed", Pkg: enforce, Bench: "BenchmarkPolicyEditToEnforcement",
 			Weir: ms("ms-median/allow-enforced")},
