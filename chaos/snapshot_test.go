@@ -92,6 +92,16 @@ func volatile(line string) bool {
 		strings.HasPrefix(p, "policy/lastgood/") || p == "policy/endpoints.json"
 }
 
+// lastGoodVersionless drops the version of a last good copy's directory
+// ("<hash>.v<digits>", see policy/enforce/lastgood.go) from a line.
+func lastGoodVersionless(l string) string {
+	i := strings.LastIndex(l, ".v")
+	if i < 0 || i+2 == len(l) || strings.Trim(l[i+2:], "0123456789") != "" {
+		return l
+	}
+	return l[:i+2]
+}
+
 // diff describes how o differs from s; "" when they are equal. With
 // loose, volatile files are compared by name only.
 func (s snapshot) diff(o snapshot, loose bool) string {
@@ -111,6 +121,9 @@ func (s snapshot) diff(o snapshot, loose bool) string {
 	norm := func(lines []string) map[string]int {
 		m := map[string]int{}
 		for _, l := range lines {
+			if loose && strings.HasPrefix(l, "dir policy/lastgood/") {
+				l = lastGoodVersionless(l) // each new copy is a new version directory
+			}
 			if loose && volatile(l) {
 				f := strings.Fields(l)
 				if strings.HasPrefix(f[1], "policy/lastgood/") {

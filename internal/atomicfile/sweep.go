@@ -106,3 +106,46 @@ func deviceOf(info fs.FileInfo) uint64 {
 	}
 	return 0
 }
+
+// RemoveTempsOf removes the temporary files that interrupted writes of
+// path left beside it, whatever their age: for a caller that is the only
+// writer of path right now (a CNI plugin during an ADD or DEL of the
+// attachment path belongs to: runtimes never run two at once). It returns
+// the paths it removed.
+func RemoveTempsOf(path string) ([]string, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	matches, err := filepath.Glob(filepath.Join(dir, globEscape(tempPattern(base))))
+	if err != nil {
+		return nil, fmt.Errorf("finding temporary files of %s: %w", path, err)
+	}
+	var removed []string
+	var errs []error
+	for _, m := range matches {
+		if !IsTemp(filepath.Base(m)) {
+			continue
+		}
+		if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, m)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// globEscape escapes the glob metacharacters of a pattern's literal part
+// (everything but its final "*").
+func globEscape(pattern string) string {
+	lit := strings.TrimSuffix(pattern, "*")
+	var b strings.Builder
+	for _, c := range lit {
+		if strings.ContainsRune(`*?[\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String() + "*"
+}

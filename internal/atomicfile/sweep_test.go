@@ -3,7 +3,9 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +164,31 @@ func TestSweepTempsLeavesNoneOfWriteFile(t *testing.T) {
 	for _, n := range []string{"a", "b"} {
 		if data, err := os.ReadFile(filepath.Join(dir, n)); err != nil || string(data) != n {
 			t.Errorf("%s: %q %v", n, data, err)
+		}
+	}
+}
+
+func TestRemoveTempsOf(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "c1@eth0[x].json")
+	keep := []string{filepath.Join(dir, ".other.json.tmp-1"), filepath.Join(dir, ".c1@eth0[x].json.tmp-x1"), target}
+	gone := []string{filepath.Join(dir, ".c1@eth0[x].json.tmp-1"), filepath.Join(dir, ".c1@eth0[x].json.tmp-22")}
+	for _, p := range append(append([]string{}, keep...), gone...) {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := RemoveTempsOf(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(removed)
+	if !reflect.DeepEqual(removed, gone) {
+		t.Fatalf("removed %v, want %v", removed, gone)
+	}
+	for _, p := range keep {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s: %v", p, err)
 		}
 	}
 }

@@ -296,3 +296,26 @@ func TestDelPassesPrevResult(t *testing.T) {
 		t.Fatalf("a null prevResult was passed on: %s", got["prevResult"])
 	}
 }
+
+// TestTempsOfKilledWritesGo: a saved configuration's temporary file left
+// by a process killed mid-write goes with the attachment's next ADD or DEL.
+func TestTempsOfKilledWritesGo(t *testing.T) {
+	e := newFakeEnv(t)
+	for _, cmd := range []string{"ADD", "DEL"} {
+		dir, base := filepath.Split(e.saved("c1"))
+		tmp := filepath.Join(dir, "."+base+".tmp-4242")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(tmp, []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.call(cmd, "c1", e.conf("1.0.0", "")); err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		e.wantCalls(cmd)
+		if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+			t.Fatalf("after %s the temporary file is there: %v", cmd, err)
+		}
+	}
+}

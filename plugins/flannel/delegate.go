@@ -155,6 +155,10 @@ func saveDelegate(path string, dconf []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return pluginkit.Errorf(types.ErrIOFailure, "creating flannel data directory: %w", err)
 	}
+	// A temporary file of an earlier write of this attachment's file was
+	// left by a process killed mid-way (a runtime never runs two
+	// operations of one attachment at once).
+	_, _ = atomicfile.RemoveTempsOf(path)
 	if err := atomicfile.WriteFile(path, dconf, 0o600); err != nil {
 		return pluginkit.Errorf(types.ErrIOFailure, "saving delegate configuration: %w", err)
 	}
@@ -197,6 +201,7 @@ func delegateType(dconf []byte) (string, error) {
 
 // removeDelegate removes a saved configuration; a missing one is fine.
 func removeDelegate(path string) error {
+	_, _ = atomicfile.RemoveTempsOf(path) // see saveDelegate
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return pluginkit.Errorf(types.ErrIOFailure, "removing saved delegate configuration: %w", err)
 	}

@@ -24,9 +24,17 @@ type store struct{ dir string }
 
 const recordExt = ".json"
 
-// lock takes the lock that serialises portmap's changes to the nat table.
+// lock takes the lock that serialises portmap's changes to the nat table
+// and its records. Every writer of a record holds it, so the temporary
+// files of record writes found now are those of a process killed mid-way:
+// they go.
 func (s store) lock(ctx context.Context) (*flock.Lock, error) {
-	return flock.Acquire(ctx, filepath.Join(s.dir, ".lock"))
+	l, err := flock.Acquire(ctx, filepath.Join(s.dir, ".lock"))
+	if err != nil {
+		return nil, err
+	}
+	_, _ = atomicfile.SweepTemps(s.dir, 0) // best effort: a leftover is harmless
+	return l, nil
 }
 
 // path returns the record of an attachment, refusing names that could

@@ -1,6 +1,7 @@
 package portmap
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -65,5 +66,32 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 	if _, err := st.load("net1", "../x", "eth0"); err == nil {
 		t.Error("a container id with a slash was accepted")
+	}
+}
+
+// TestLockSweepsTemps: the temporary file of a record write killed mid-way
+// goes when the next ADD or DEL takes the store's lock.
+func TestLockSweepsTemps(t *testing.T) {
+	s := store{dir: t.TempDir()}
+	tmp := filepath.Join(s.dir, "net", ".c1:eth0.json.tmp-123")
+	rec := filepath.Join(s.dir, "net", "c2:eth0.json")
+	for _, p := range []string{tmp, rec} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := s.lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Fatalf("temporary file: %v", err)
+	}
+	if _, err := os.Stat(rec); err != nil {
+		t.Fatalf("record: %v", err)
 	}
 }
