@@ -80,15 +80,15 @@ func (w *world) snapshot(t testing.TB, nsPaths ...string) snapshot {
 
 // volatile reports whether a state file's contents may differ after a
 // test ends even though nothing leaked: allocation cursors, the policy
-// dataplane's cache and the last good copy of policy files that were
-// edited.
+// dataplane's cache, the compiler's memo and the last good copy of policy
+// files that were edited.
 func volatile(line string) bool {
 	f := strings.Fields(line)
 	if len(f) < 2 || f[0] != "file" {
 		return false
 	}
 	p := f[1]
-	return strings.Contains(p, "/last_reserved_ip.") || strings.HasPrefix(p, "policy/dataplane-") ||
+	return strings.Contains(p, "/last_reserved_ip.") || strings.HasPrefix(p, "policy/dataplane-") || p == "policy/compile.memo" ||
 		strings.HasPrefix(p, "policy/lastgood/") || p == "policy/endpoints.json"
 }
 
