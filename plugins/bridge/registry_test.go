@@ -12,5 +12,5 @@ func testRegistry() pluginkit.Registry {
 }
 
 // testPathSuffix is appended to the in-process plugin directory in CNI_PATH
-// (":/tmp/refbin" runs the reference host-local binary instead).
+// (":" + $WEIR_REF_DIR runs the reference host-local binary instead).
 const testPathSuffix = ""

@@ -67,7 +67,7 @@ func (p *Plugin) Add(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 	}
 	log := env.Log.With("container_id", args.ContainerID, "ifname", args.IfName, "master", c.Master)
 
-	iface, err := createLink(c, master, args.Netns, args.IfName)
+	iface, err := createLink(c, master, args.Netns, args.ContainerID, args.IfName)
 	if err != nil {
 		return nil, err
 	}

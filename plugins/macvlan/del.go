@@ -30,7 +30,9 @@ func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 		}
 	}
 	if args.Netns != "" {
-		err := ifcfg.InNetNS(args.Netns, func() error { return deleteLink(args.IfName) })
+		err := ifcfg.InNetNS(args.Netns, func() error {
+			return errors.Join(deleteLink(args.IfName), deleteTempLink(args.ContainerID, args.IfName))
+		})
 		switch {
 		case ifcfg.NetNSGone(err):
 			// The namespace, and the macvlan device with it, is gone.

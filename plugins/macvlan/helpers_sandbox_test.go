@@ -30,16 +30,19 @@ func newHarness(t *testing.T) *harness {
 	return &harness{sandbox.NewRunner(t, "macvlan", pluginkit.Registry{"macvlan": macvlan.New(), "host-local": hostlocal.New()})}
 }
 
-// refHostLocal is where the reference plugins' host-local binary may be.
-const refHostLocal = "/tmp/refbin/host-local"
-
 // newRefHarness runs weir's macvlan in-process with the reference
-// host-local binary as IPAM (the exec path), skipping the test when that
-// binary is not installed.
+// host-local binary (in WEIR_REF_DIR, `make ref`) as IPAM: the exec path.
+// Without WEIR_REF_DIR the test is skipped; a WEIR_REF_DIR without the
+// binary fails it.
 func newRefHarness(t *testing.T) *harness {
 	t.Helper()
+	dir := os.Getenv("WEIR_REF_DIR")
+	if dir == "" {
+		t.Skip("WEIR_REF_DIR is not set: run make ref (make test sets it)")
+	}
+	refHostLocal := filepath.Join(dir, "host-local")
 	if _, err := os.Stat(refHostLocal); err != nil {
-		t.Skipf("reference host-local not installed: %v", err)
+		t.Fatalf("reference host-local: %v", err)
 	}
 	r := sandbox.NewRunner(t, "macvlan", pluginkit.Registry{"macvlan": macvlan.New()})
 	r.Path += ":" + filepath.Dir(refHostLocal)

@@ -1,7 +1,7 @@
 package macvlan
 
 import (
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -105,16 +105,27 @@ func isLinkNotFound(err error) bool {
 	return errors.As(err, &nf)
 }
 
-// tempLinkName returns a random name for the macvlan device between its
-// creation and its rename to CNI_IFNAME, so that it cannot collide with a
-// name already taken in the container's namespace (CNI_IFNAME itself, or a
-// link named like the master).
-func tempLinkName() (string, error) {
-	b := make([]byte, 5)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generating a temporary link name: %w", err)
+// tempLinkName returns the name the macvlan device of the attachment
+// (containerID, ifName) has between its creation and its rename to
+// ifName: "mvtmp" and ten hex digits of a hash of the attachment, a name
+// no other link in the container's namespace has (not CNI_IFNAME, not one
+// named like the master). It is the same for every ADD and DEL of the
+// attachment, so a device left under it by an ADD killed before the
+// rename is found and removed by the next ADD or DEL.
+func tempLinkName(containerID, ifName string) string {
+	h := sha256.Sum256([]byte(containerID + "\x00" + ifName))
+	return "mvtmp" + hex.EncodeToString(h[:5])
+}
+
+// deleteTempLink removes, in the current (container) namespace, a device
+// an interrupted ADD left under the attachment's temporary name. Only a
+// macvlan device goes.
+func deleteTempLink(containerID, ifName string) error {
+	err := deleteLink(tempLinkName(containerID, ifName))
+	if errors.Is(err, errNotMacvlan) {
+		return nil
 	}
-	return "mvtmp" + hex.EncodeToString(b), nil
+	return err
 }
 
 // createLink creates the macvlan device on master and places it in the
@@ -123,16 +134,16 @@ func tempLinkName() (string, error) {
 // namespace), so it is never visible in the host namespace, then renamed
 // there. On failure nothing is left behind. It returns the interface as the
 // result describes it.
-func createLink(c *config, master netlink.Link, netnsPath, ifName string) (*current.Interface, error) {
+func createLink(c *config, master netlink.Link, netnsPath, containerID, ifName string) (*current.Interface, error) {
 	netns, err := ns.GetNS(netnsPath)
 	if err != nil {
 		return nil, pluginkit.Errorf(types.ErrInvalidNetNS, "opening netns %q: %w", netnsPath, err)
 	}
 	defer netns.Close()
 
-	tmpName, err := tempLinkName()
-	if err != nil {
-		return nil, pluginkit.Errorf(types.ErrInternal, "%w", err)
+	tmpName := tempLinkName(containerID, ifName)
+	if err := ifcfg.InNetNS(netnsPath, func() error { return deleteTempLink(containerID, ifName) }); err != nil {
+		return nil, pluginkit.Errorf(types.ErrInternal, "removing what an interrupted ADD left: %w", err)
 	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = tmpName
