@@ -65,7 +65,7 @@ CHAOS_FUZZTIME ?= 30s
 CHAOS_FUZZ := chain:FuzzLoadTOML chain:FuzzLoadJSON chain:FuzzParseCNIArgs chain:FuzzParsePortMapping \
   chain:FuzzParseLabel chain:FuzzValidateContainerID policy/selector:FuzzParse policy:FuzzLoad policy/compile:FuzzCompile
 
-chaos: deps build ## reliability suite, long form (crashes, churn, plugin faults, bad input; ~15 min), then each fuzzer for CHAOS_FUZZTIME
+chaos: deps build ## reliability suite, long form (120 crashes, churn for up to 25 min, plugin faults, bad input; ~30 min), then each fuzzer for CHAOS_FUZZTIME
 	status=0; \
 	$(TEST_ENV) WEIR_CHAOS=long $(GO) test -count=1 -v -timeout 90m -exec $(SANDBOX) ./chaos/ || status=1; \
 	for t in $(CHAOS_FUZZ); do \
