@@ -25,16 +25,9 @@ type store struct{ dir string }
 const recordExt = ".json"
 
 // lock takes the lock that serialises portmap's changes to the nat table
-// and its records. Every writer of a record holds it, so the temporary
-// files of record writes found now are those of a process killed mid-way:
-// they go.
+// and its records.
 func (s store) lock(ctx context.Context) (*flock.Lock, error) {
-	l, err := flock.Acquire(ctx, filepath.Join(s.dir, ".lock"))
-	if err != nil {
-		return nil, err
-	}
-	_, _ = atomicfile.SweepTemps(s.dir, 0) // best effort: a leftover is harmless
-	return l, nil
+	return flock.Acquire(ctx, filepath.Join(s.dir, ".lock"))
 }
 
 // path returns the record of an attachment, refusing names that could
@@ -65,6 +58,9 @@ func (s store) save(p *plan) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("creating portmap state directory: %w", err)
 	}
+	// Writers of a record hold the store's lock: a temporary file of an
+	// earlier write of it is a killed process's (best effort: harmless).
+	_, _ = atomicfile.RemoveTempsOf(path)
 	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("writing portmap record: %w", err)
 	}
@@ -101,6 +97,7 @@ func (s store) remove(network, containerID, ifName string) error {
 	if err != nil {
 		return err
 	}
+	_, _ = atomicfile.RemoveTempsOf(path) // see save
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing portmap record: %w", err)
 	}

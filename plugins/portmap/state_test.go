@@ -1,7 +1,6 @@
 package portmap
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -69,29 +68,37 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 }
 
-// TestLockSweepsTemps: the temporary file of a record write killed mid-way
-// goes when the next ADD or DEL takes the store's lock.
-func TestLockSweepsTemps(t *testing.T) {
-	s := store{dir: t.TempDir()}
-	tmp := filepath.Join(s.dir, "net", ".c1:eth0.json.tmp-123")
-	rec := filepath.Join(s.dir, "net", "c2:eth0.json")
-	for _, p := range []string{tmp, rec} {
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
+// TestTempsOfKilledWritesGo: the temporary file of a record write killed
+// mid-way goes with the attachment's next save or remove; other files stay.
+func TestTempsOfKilledWritesGo(t *testing.T) {
+	st := store{dir: t.TempDir()}
+	p := basePlan([]mapping{web}, "10.22.0.5")
+	dir := filepath.Join(st.dir, p.Network)
+	tmp := filepath.Join(dir, "."+p.ContainerID+":"+p.IfName+".json.tmp-123")
+	other := filepath.Join(dir, ".c9:eth0.json.tmp-7")
+	for _, op := range []string{"save", "remove"} {
+		for _, f := range []string{tmp, other} {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(f, []byte("{"), 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := os.WriteFile(p, []byte("{}"), 0o600); err != nil {
-			t.Fatal(err)
+		var err error
+		if op == "save" {
+			err = st.save(p)
+		} else {
+			err = st.remove(p.Network, p.ContainerID, p.IfName)
 		}
-	}
-	l, err := s.lock(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Release()
-	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
-		t.Fatalf("temporary file: %v", err)
-	}
-	if _, err := os.Stat(rec); err != nil {
-		t.Fatalf("record: %v", err)
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+		if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+			t.Fatalf("after %s the temporary file is there: %v", op, err)
+		}
+		if _, err := os.Stat(other); err != nil {
+			t.Fatalf("after %s another attachment's file is gone: %v", op, err)
+		}
 	}
 }
