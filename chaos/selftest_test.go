@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/weirnet/weir/policy/enforce"
 )
 
 // TestInvariantsDetectLeaks proves the checker can fail: on a host with
@@ -46,6 +48,7 @@ func TestInvariantsDetectLeaks(t *testing.T) {
 	}
 	aIP := ipOf(a, "eth0")
 	mnt := filepath.Join(w.state, "stray-mount")
+	index := filepath.Join(w.state, "policy", enforce.IndexFile)
 	for _, tc := range []struct {
 		name, kind, want string
 		damage, undo     string // shell
@@ -64,8 +67,10 @@ func TestInvariantsDetectLeaks(t *testing.T) {
 		{"stray mount", kLeak, "mount " + mnt, "touch " + mnt + " && mount --bind /proc/self/ns/net " + mnt, "umount " + mnt + " && rm " + mnt},
 		{"half-done record", kPartial, `record ghost/chaos is "adding"`, "mkdir -p " + w.state + "/containers/ghost/chaos/eth0 && cp " + w.state + "/containers/self-n/chaos/network.conf " + w.state + "/containers/ghost/chaos/ && echo '{\"network\":\"chaos\",\"containerID\":\"ghost\",\"ifName\":\"eth0\",\"state\":\"adding\"}' > " + w.state + "/containers/ghost/chaos/eth0/network.info", "rm -r " + w.state + "/containers/ghost"},
 		{"stale lock", kLeak, "lock file locks/ghost", "touch " + w.state + "/locks/ghost", "rm " + w.state + "/locks/ghost"},
-		{"temporary file", kLeak, "temporary file policy/.endpoints.json.tmp-1", "touch " + w.state + "/policy/.endpoints.json.tmp-1", "rm " + w.state + "/policy/.endpoints.json.tmp-1"},
-		{"stale endpoint", kLeak, "policy endpoint chaos/ghost/eth0 has no attachment", "cp " + w.state + "/policy/endpoints.json " + w.base + "/ep.bak && sed -i 's#self-n#ghost#g' " + w.state + "/policy/endpoints.json", "cp " + w.base + "/ep.bak " + w.state + "/policy/endpoints.json"},
+		{"temporary file", kLeak, "temporary file policy/.endpoints.idx.tmp-1", "touch " + w.state + "/policy/.endpoints.idx.tmp-1", "rm " + w.state + "/policy/.endpoints.idx.tmp-1"},
+		// The index is binary with length-prefixed strings: the id is
+		// replaced by one of the same length.
+		{"stale endpoint", kLeak, "policy endpoint chaos/ghost0/eth0 has no attachment", "cp " + index + " " + w.base + "/ep.bak && sed -i 's#self-n#ghost0#g' " + index, "cp " + w.base + "/ep.bak " + index},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			sh(t, tc.damage)

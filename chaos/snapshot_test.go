@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/weirnet/weir/policy/enforce"
 )
 
 // snapshot is the host state a refused request must not change: links and
@@ -89,7 +91,7 @@ func volatile(line string) bool {
 	}
 	p := f[1]
 	return strings.Contains(p, "/last_reserved_ip.") || strings.HasPrefix(p, "policy/dataplane-") || p == "policy/compile.memo" ||
-		strings.HasPrefix(p, "policy/lastgood/") || p == "policy/endpoints.json"
+		strings.HasPrefix(p, "policy/lastgood/") || p == "policy/"+enforce.IndexFile
 }
 
 // lastGoodVersionless drops the version of a last good copy's directory

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/weirnet/weir/internal/sandbox"
+	"github.com/weirnet/weir/policy/enforce"
 )
 
 // crashConflist is the chain of configs/net.d/10-dcos.toml — flannel (its
@@ -533,16 +535,12 @@ func (h *crashHost) check(kept map[string]*crashKept) (problems, strays []string
 	recs(filepath.Join(h.state, "containers"), func(id string) string { return id })
 	recs(filepath.Join(h.state, "flannel", crashNet), func(id string) string { return id + "@eth0.json" })
 	recs(filepath.Join(h.state, "portmap", crashNet), func(id string) string { return id + ":eth0.json" })
-	var idx struct {
-		Endpoints map[string]json.RawMessage `json:"endpoints"`
-	}
-	if data, err := os.ReadFile(filepath.Join(h.state, "policy", "endpoints.json")); err == nil {
-		if err := json.Unmarshal(data, &idx); err != nil {
-			bad("decoding the policy endpoints: %v", err)
-		}
+	idx, err := enforce.ReadIndexFile(filepath.Join(h.state, "policy", enforce.IndexFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		bad("reading the policy endpoints: %v", err)
 	}
 	var eps, wantEps []string
-	for k := range idx.Endpoints {
+	for k := range idx {
 		eps = append(eps, k)
 	}
 	for _, id := range want {

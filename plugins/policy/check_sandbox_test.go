@@ -41,25 +41,46 @@ func TestPolicyCheckAndRepair(t *testing.T) {
 	checkAll("after ADD")
 	enforced("after ADD")
 
-	// db's ingress chain flushed by hand: db's CHECK fails naming it, the
-	// others' pass (the rules are db's), and db is open to everyone.
-	in := endpointChain("WEIR-IN-", "checknet", "db", "eth0")
-	if !strings.Contains(run(t, "iptables-save", "-t", "filter"), ":"+in+" ") {
-		t.Fatalf("db's ingress chain %s is not in the filter table", in)
+	// db's address taken out of its ingress class's set by hand: db's
+	// CHECK fails naming the set, the others' pass (the member is db's),
+	// and no ingress policy applies to db any more: it is open to everyone.
+	var in string
+	for _, line := range linesWith(run(t, "ipset", "save"), " "+db.ip.String()) {
+		if f := strings.Fields(line); f[0] == "add" && strings.HasPrefix(f[1], "weir-ic4-") {
+			in = f[1]
+		}
 	}
-	run(t, "iptables", "-F", in)
+	if in == "" {
+		t.Fatalf("db's address %s is in no ingress class set:\n%s", db.ip, run(t, "ipset", "save"))
+	}
+	run(t, "ipset", "del", in, db.ip.String())
 	if err := l.check(db); err == nil || !strings.Contains(err.Error(), in) {
-		t.Errorf("CHECK of db after flushing %s: %v; want an error naming the chain", in, err)
+		t.Errorf("CHECK of db after removing it from %s: %v; want an error naming the set", in, err)
 	}
 	for _, c := range []*container{web, other} {
 		if err := l.check(c); err != nil {
-			t.Errorf("CHECK of %s after db's chain was flushed: %v", c.name, err)
+			t.Errorf("CHECK of %s after db left its class set: %v", c.name, err)
 		}
 	}
-	expect(t, "db's ingress chain flushed", pass(tcp(other, db, 5432)), pass(tcp(web, db, 80)))
+	expect(t, "db out of its ingress class", pass(tcp(other, db, 5432)), pass(tcp(web, db, 80)))
 	repair()
-	checkAll("after repairing the flushed chain")
-	enforced("after repairing the flushed chain")
+	checkAll("after repairing the class set")
+	enforced("after repairing the class set")
+
+	// db's port guard deleted by hand: db's CHECK fails naming the rule.
+	var guard string
+	for _, line := range linesWith(run(t, "iptables-save", "-t", "filter"), "id=db if=eth0 spoofed") {
+		guard = strings.TrimPrefix(line, "-A ")
+	}
+	if guard == "" {
+		t.Fatalf("db has no port guard:\n%s", run(t, "iptables-save", "-t", "filter"))
+	}
+	run(t, append([]string{"iptables", "-D"}, splitRule(guard)...)...)
+	if err := l.check(db); err == nil || !strings.Contains(err.Error(), "spoofed") {
+		t.Errorf("CHECK of db without its port guard: %v; want an error naming the rule", err)
+	}
+	repair()
+	checkAll("after repairing the port guard")
 	l.checkMatrix(policy.Allow)
 
 	// The FORWARD hook deleted: nothing is enforced and every CHECK fails.

@@ -146,7 +146,7 @@ func TestPolicyLeavesForeignRulesAlone(t *testing.T) {
 	l.writePolicies(strings.Replace(matrixPolicies, "app == 'web'", "app in {'web','other'}", 1))
 	l.render()
 	intact("a render after a file changed")
-	run(t, "iptables", "-F", endpointChain("WEIR-IN-", "foreignbr", "db", "eth0"))
+	run(t, "iptables", "-F", "WEIR-TO")
 	inNS(t, m.ns.Path(), "iptables", "-F", endpointChain("WEIR-IN-", "foreignmv", "mdb", "eth0"))
 	if _, err := l.engine().Repair(ctx); err != nil {
 		t.Fatalf("Repair: %v", err)

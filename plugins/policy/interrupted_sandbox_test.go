@@ -1,37 +1,29 @@
 package policy_test
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/weirnet/weir/internal/sandbox"
+	"github.com/weirnet/weir/policy/enforce"
 )
 
 // forgetByHand removes c's endpoint from the engine's index and leaves its
 // rules: what a DEL killed between writing the index and rendering leaves.
 func (l *lab) forgetByHand(c *container) {
 	l.t.Helper()
-	path := filepath.Join(l.stateDir, "policy", "endpoints.json")
-	data, err := os.ReadFile(path)
+	path := filepath.Join(l.stateDir, "policy", enforce.IndexFile)
+	idx, err := enforce.ReadIndexFile(path)
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	var idx map[string]map[string]json.RawMessage
-	if err := json.Unmarshal(data, &idx); err != nil {
-		l.t.Fatal(err)
-	}
-	key := l.list.Name + "/" + c.name + "/eth0"
-	if _, ok := idx["endpoints"][key]; !ok {
+	key := enforce.Key(l.list.Name, c.name, "eth0")
+	if _, ok := idx[key]; !ok {
 		l.t.Fatalf("no endpoint %s in the index", key)
 	}
-	delete(idx["endpoints"], key)
-	if data, err = json.Marshal(idx); err != nil {
-		l.t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	delete(idx, key)
+	if err := enforce.WriteIndexFile(path, idx); err != nil {
 		l.t.Fatal(err)
 	}
 }
@@ -51,9 +43,9 @@ func TestDelFinishesAnInterruptedDetach(t *testing.T) {
 	if len(weirLeft(t, mweb.ns.Path())) == 0 {
 		t.Fatal("no policy was programmed in the macvlan container")
 	}
-	webChain := endpointChain("WEIR-IN-", br.list.Name, web.name, "eth0")
-	if !strings.Contains(inNS(t, "", "iptables-save"), webChain) {
-		t.Fatalf("no chain %s of web on the host", webChain)
+	webRules := "id=" + web.name + " "
+	if len(linesWith(inNS(t, "", "iptables-save"), webRules)) == 0 {
+		t.Fatal("web has no port guard on the host")
 	}
 
 	br.forgetByHand(web)
@@ -63,10 +55,13 @@ func TestDelFinishesAnInterruptedDetach(t *testing.T) {
 	if left := weirLeft(t, mweb.ns.Path()); len(left) > 0 {
 		t.Errorf("the repeated DEL left policy in the macvlan container:\n%s", strings.Join(left, "\n"))
 	}
-	if lines := linesWith(inNS(t, "", "iptables-save"), webChain); len(lines) > 0 {
+	if lines := linesWith(inNS(t, "", "iptables-save"), webRules); len(lines) > 0 {
 		t.Errorf("the repeated DEL left web's rules on the host:\n%s", strings.Join(lines, "\n"))
 	}
-	if !strings.Contains(inNS(t, "", "iptables-save"), endpointChain("WEIR-IN-", br.list.Name, stay.name, "eth0")) {
+	if lines := linesWith(inNS(t, "", "ipset", "save"), " "+web.ip.String()); len(lines) > 0 {
+		t.Errorf("the repeated DEL left web's address in sets:\n%s", strings.Join(lines, "\n"))
+	}
+	if len(linesWith(inNS(t, "", "iptables-save"), "id="+stay.name+" ")) == 0 {
 		t.Error("the repeated DEL removed another container's policy")
 	}
 	br.del(stay)

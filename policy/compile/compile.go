@@ -103,7 +103,8 @@ type compiler struct {
 	// selecting memoises policiesFor by policy directory, direction and
 	// label set: endpoints far outnumber distinct label sets.
 	selecting map[string][]*policy.Policy
-	memo      *Memo // nil: generate every endpoint's chains
+	memo      *Memo         // nil: generate every endpoint's chains
+	groups    []*labelGroup // see labelGroups; nil until first needed
 }
 
 func sortEndpoints(eps []Endpoint) []Endpoint {

@@ -11,11 +11,11 @@ import (
 	"github.com/weirnet/weir/policy/dataplane"
 )
 
-// Memo carries each endpoint's own chains (its egress and ingress chains,
-// and its address set) from one compilation to the next, so that a
-// compilation after one endpoint joined or left generates the chains of
-// that endpoint only: at 1,000 endpoints generating every endpoint's
-// chains is most of Compile's time, and every attach compiles the host.
+// Memo carries each in-namespace endpoint's own chains (its egress and
+// ingress chains, and its address set) from one compilation to the next,
+// so that a compilation after one endpoint joined or left generates the
+// chains of that endpoint only. (Host endpoints have no chains of their
+// own: they are members of their class's sets, see classes.go.)
 //
 // An endpoint's own chains depend on nothing but its entry's key
 // (enforcement mode, endpoint key, family) and signature (its identity,

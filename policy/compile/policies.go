@@ -242,16 +242,46 @@ func (b *builder) selectorSet(peer policy.Peer, f dataplane.Family) string {
 	}
 	b.done[name] = true
 	var members []string
-	for i := range b.c.eps {
-		ep := &b.c.eps[i]
-		if peer.Selector.Matches(ep.Labels) {
-			for _, a := range addrsOf(ep, f) {
-				members = append(members, a.String())
+	for _, g := range b.c.labelGroups() {
+		if peer.Selector.Matches(g.labels) {
+			for _, ep := range g.eps {
+				for _, a := range addrsOf(ep, f) {
+					members = append(members, a.String())
+				}
 			}
 		}
 	}
 	addSet(b.st, name, "hash:ip", f, dedup(members))
 	return name
+}
+
+// labelGroup is the endpoints that carry one label set: a selector is
+// matched once per label set, not once per endpoint (containers of one
+// task or service share their labels).
+type labelGroup struct {
+	labels map[string]string
+	eps    []*Endpoint
+}
+
+// labelGroups groups the endpoints by label set, in endpoint order.
+func (c *compiler) labelGroups() []*labelGroup {
+	if c.groups != nil {
+		return c.groups
+	}
+	byKey := map[string]*labelGroup{}
+	c.groups = []*labelGroup{}
+	for i := range c.eps {
+		ep := &c.eps[i]
+		k := labelsKey("", ep.Labels)
+		g, ok := byKey[k]
+		if !ok {
+			g = &labelGroup{labels: ep.Labels}
+			byKey[k] = g
+			c.groups = append(c.groups, g)
+		}
+		g.eps = append(g.eps, ep)
+	}
+	return c.groups
 }
 
 func (b *builder) netSet(namer func(string, dataplane.Family) string, nets []netip.Prefix, f dataplane.Family) string {

@@ -87,7 +87,8 @@ func ruleSums(rules []string) string {
 }
 
 // insertsOf returns the edit that turns a chain whose rules have the
-// ruleSums old into new when new only adds rules (their text is new's).
+// ruleSums old into new when new only adds rules (their text is new's) or
+// only removes rules (deleted by position, as editOf does).
 func insertsOf(name, old string, new []string) (chainEdit, bool) {
 	if len(old)%8 != 0 || slices.Contains(new, "") {
 		return chainEdit{}, false
@@ -105,9 +106,24 @@ func insertsOf(name, old string, new []string) (chainEdit, bool) {
 		}
 		e.ins = append(e.ins, ruleInsert{pos, r})
 	}
-	if j != len(old) {
-		return chainEdit{}, false // something was removed
+	if j == len(old) {
+		return e, true
 	}
+	// Not only inserts: only deletes, then? Every rule of new must be
+	// found in order among old's.
+	e.ins = nil
+	k := 0
+	for i := 0; i < len(old)/8; i++ {
+		if k < len(new) && old[8*i:8*i+8] == ruleSum(new[k]) {
+			k++
+			continue
+		}
+		e.del = append(e.del, i+1)
+	}
+	if k != len(new) {
+		return chainEdit{}, false // rules were both added and removed
+	}
+	slices.Reverse(e.del)
 	return e, true
 }
 

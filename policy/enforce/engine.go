@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -117,7 +116,7 @@ func (e *Engine) Detach(ctx context.Context, network, id, ifName string) (Report
 // and rendering, so it renders anyway, and clears nsPath when no endpoint
 // is left in it: a repeated DEL finishes what the first began.
 func (e *Engine) DetachIn(ctx context.Context, network, id, ifName, nsPath string) (Report, error) {
-	if _, err := os.Stat(e.indexPath()); errors.Is(err, fs.ErrNotExist) {
+	if !e.hasIndex() {
 		return Report{}, nil // nothing was ever put under policy here (see locked)
 	}
 	unlock, err := e.lock(ctx)
@@ -196,7 +195,7 @@ func (e *Engine) locked(ctx context.Context, repair bool) (Report, error) {
 	// directory. Rendering would write the empty state, removing what an
 	// engine with another state directory programmed; there is nothing of
 	// ours to render.
-	if _, err := os.Stat(e.indexPath()); errors.Is(err, fs.ErrNotExist) {
+	if !e.hasIndex() {
 		return Report{}, nil
 	}
 	unlock, err := e.lock(ctx)
