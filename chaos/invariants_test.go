@@ -498,11 +498,50 @@ func (c *checker) rules(atts []*att) {
 			c.add(kLeak, "chain %s is not used by any rule", ch)
 		}
 	}
-	for _, a := range atts {
-		if a.net != nil && a.net.Masq && !masq[a.key()] {
-			c.add(kMissing, "no nat rule of %s (ipMasq)", a.key())
+	// The bridge's masquerade: a member per container address in its
+	// network's weir-nat- set, the comment naming the attachment.
+	members, err := masqMembers()
+	if err != nil {
+		c.add(kError, "%v", err)
+	}
+	for _, m := range members {
+		network, id, ifName := m.owner()
+		ok := false
+		for _, a := range byID[id] {
+			if ifName == a.rec.IfName && network == a.rec.Network {
+				ok = true
+				masq[a.key()] = true
+			}
+		}
+		if !ok {
+			c.add(kLeak, "masquerade member %s names %s, which has no such attachment", m, id)
 		}
 	}
+	for _, a := range atts {
+		if a.net != nil && a.net.Masq && !masq[a.key()] {
+			c.add(kMissing, "no masquerade of %s (ipMasq): no nat rule or weir-nat- set member names it", a.key())
+		}
+	}
+}
+
+// masqMembers returns the members of the host's masquerade sets (ipset
+// save: "add weir-nat-... ADDR comment "weir: net=N id=C if=I""), each as
+// a ruleLine whose Rule carries the comment, so owner() reads it.
+func masqMembers() ([]ruleLine, error) {
+	out, err := exec.Command("ipset", "save").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ipset save: %w", err)
+	}
+	var ms []ruleLine
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[0] != "add" || !strings.HasPrefix(f[1], "weir-nat-") {
+			continue
+		}
+		_, comment, _ := strings.Cut(l, " comment ")
+		ms = append(ms, ruleLine{Family: "ipset", Table: f[1], Chain: f[2], Rule: "--comment " + comment})
+	}
+	return ms, nil
 }
 
 // mounts and state files: the only mounts are pinned namespaces of

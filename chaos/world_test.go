@@ -28,7 +28,7 @@ type netDef struct {
 	Bridge  string // "" for the macvlan network
 	Subnet  netip.Prefix
 	Gateway netip.Addr
-	Masq    bool // the bridge masquerades (nat rules per container)
+	Masq    bool // the bridge masquerades (a weir-nat- set member per container address)
 	Portmap bool // the chain publishes ports
 }
 

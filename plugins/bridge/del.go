@@ -19,7 +19,11 @@ import (
 // Del detaches the container. It is idempotent and best effort: every step
 // runs whatever the others did, a missing namespace, link or rule is
 // success, and all failures are reported together. Nothing in it needs the
-// container's namespace or its previous result.
+// container's namespace or its previous result. One exception: when the
+// masquerade could not be removed, the addresses stay allocated until a
+// DEL that removes it, since masq deletes its set members by address and a
+// retried DEL would otherwise take the masquerade of a container given a
+// released address meanwhile.
 func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) error {
 	c, err := loadConfig(args.StdinData, args.Args)
 	if err != nil {
@@ -37,12 +41,14 @@ func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 	if err := deleteLinkByName(hostVethName(c, args.ContainerID, args.IfName)); err != nil {
 		errs = append(errs, err)
 	}
+	masqFailed := false
 	if c.IPMasq {
 		if err := p.masq.Teardown(ctx, c.attachment(args.ContainerID, args.IfName), prevAddresses(c)); err != nil {
 			errs = append(errs, err)
+			masqFailed = true
 		}
 	}
-	if c.hasIPAM {
+	if c.hasIPAM && !masqFailed {
 		if err := ipam.Del(ctx, env, args.StdinData, args); err != nil {
 			errs = append(errs, err)
 		}
@@ -54,8 +60,8 @@ func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 }
 
 // prevAddresses returns the addresses DEL's prevResult gives the container,
-// or nil when there is no usable prevResult: masquerade teardown then reads
-// the table instead of deleting exactly the known rules.
+// or nil when there is no usable prevResult: masquerade teardown then finds
+// the container's set members by their comment instead of by address.
 func prevAddresses(c *config) []net.IPNet {
 	if c.RawPrevResult == nil {
 		return nil

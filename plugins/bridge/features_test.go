@@ -130,12 +130,11 @@ func TestGCAndStatus(t *testing.T) {
 	if _, err := h.call("GC", gcConf, "", "", ""); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
-	rules := natRules(t, "iptables-save")
-	if rules.Has(masqChain("gc", "ctr-stale")) {
-		t.Errorf("GC left the stale attachment's rules:\n%s", rules)
+	if got := masqMembers(t, "gc", "ctr-stale"); len(got) != 0 {
+		t.Errorf("GC left the stale attachment's masquerade members %v", got)
 	}
-	if !rules.Has("-j " + masqChain("gc", "ctr-keep")) {
-		t.Errorf("GC removed the valid attachment's rules:\n%s", rules)
+	if len(masqMembers(t, "gc", "ctr-keep")) != 1 || !natRules(t, "iptables-save").Has(masqJump("gc", "10.73.0.10/24")) {
+		t.Errorf("GC removed the valid attachment's masquerade:\n%s", natRules(t, "iptables-save"))
 	}
 	// The stale address is free again (the range has two).
 	res3, _ := h.add("1.1.0", conf, "ctr-new", ns3.Path())
@@ -231,15 +230,21 @@ func TestDualStack(t *testing.T) {
 	if err := sandbox.Ping(nsA.Path(), "fd00:74::1"); err != nil {
 		t.Error(err)
 	}
-	chain := masqChain("dual", "ctr-a")
-	if rules := natRules(t, "ip6tables-save"); !rules.Has("-A POSTROUTING -s "+v6A+"/128 ") || !rules.Has("! -d ff00::/8 ") {
-		t.Errorf("ip6tables lacks the masquerade rules of %s:\n%s", v6A, rules)
+	if rules := natRules(t, "ip6tables-save"); !rules.Has(masqJump("dual", "fd00:74::/64")) || !rules.Has("! -d ff00::/8 ") {
+		t.Errorf("ip6tables lacks the masquerade rules of fd00:74::/64:\n%s", rules)
+	}
+	if got := masqMembers(t, "dual", "ctr-a"); !slices.Contains(got, v6A) || len(got) != 2 {
+		t.Errorf("masquerade members of ctr-a: %v, want its two addresses with %s", got, v6A)
 	}
 	h.del(conf, "ctr-a", nsA.Path())
+	if got := masqMembers(t, "dual", "ctr-a"); len(got) != 0 {
+		t.Errorf("masquerade members of ctr-a survive its DEL: %v", got)
+	}
+	if !natRules(t, "ip6tables-save").Has(masqJump("dual", "fd00:74::/64")) || len(masqMembers(t, "dual", "ctr-b")) != 2 {
+		t.Error("DEL of ctr-a took ctr-b's masquerade")
+	}
 	h.del(conf, "ctr-b", nsB.Path())
-	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
-		if rules := natRules(t, tool); rules.Has(chain) {
-			t.Errorf("%s still has %s after DEL:\n%s", tool, chain, rules)
-		}
+	if masqOfNetwork(t, "dual") {
+		t.Errorf("masquerade rules survive the network's last DEL:\n%s\n%s", natRules(t, "iptables-save"), natRules(t, "ip6tables-save"))
 	}
 }

@@ -13,8 +13,9 @@ import (
 
 // GC releases what the network holds for attachments that are not in the
 // configuration's cni.dev/valid-attachments: the IPAM plugin gets the same
-// GC, and the network's masquerade chains of other attachments are removed
-// (whatever ipMasq says now, since it may have been on when they were made).
+// GC, and the network's masquerade of other attachments (set members, and
+// the chains of an older weir) is removed, whatever ipMasq says now, since
+// it may have been on when they were made.
 // Veths vanish with their namespaces and need no collecting.
 func (p *Plugin) GC(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) error {
 	c, err := loadConfig(args.StdinData, args.Args)

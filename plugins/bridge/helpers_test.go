@@ -3,6 +3,9 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"net"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -129,9 +132,42 @@ func natRules(t *testing.T, tool string) sandbox.Rules {
 	return sandbox.SaveRules(t, tool, "nat")
 }
 
-// masqChain is the chain the plugin makes for the attachment.
-func masqChain(network, id string) string {
-	return masq.Attachment{Network: network, ContainerID: id, IfName: "eth0"}.Chain()
+// masqMembers returns the addresses that masquerade sets hold for the
+// attachment (interface eth0), as the ipset tool lists them.
+func masqMembers(t *testing.T, network, id string) []string {
+	t.Helper()
+	out, err := exec.Command("ipset", "list").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ipset list: %v: %s", err, out)
+	}
+	comment := fmt.Sprintf(" comment %q", masq.Attachment{Network: network, ContainerID: id, IfName: "eth0"}.Comment())
+	var addrs []string
+	set := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		if name, ok := strings.CutPrefix(l, "Name: "); ok {
+			set = name
+		}
+		if addr, ok := strings.CutSuffix(l, comment); ok && strings.HasPrefix(set, masq.SetPrefix) {
+			addrs = append(addrs, addr)
+		}
+	}
+	return addrs
+}
+
+// masqJump is the POSTROUTING rule, as iptables-save prints it, that
+// masquerades the members of the group of addr (a CIDR) on network.
+func masqJump(network, addr string) string {
+	ip, n, _ := net.ParseCIDR(addr)
+	n.IP = ip
+	set, chain := masq.GroupNames(network, *n)
+	return fmt.Sprintf(`-A POSTROUTING -m set --match-set %s src -m comment --comment "weir: net=%s masquerade" -j %s`, set, network, chain)
+}
+
+// masqOfNetwork reports whether the sandbox has any masquerade rule of
+// network, in iptables or ip6tables.
+func masqOfNetwork(t *testing.T, network string) bool {
+	t.Helper()
+	return natRules(t, "iptables-save").Has("weir: net="+network+" ") || natRules(t, "ip6tables-save").Has("weir: net="+network+" ")
 }
 
 // cniError returns err's CNI error.

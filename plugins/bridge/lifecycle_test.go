@@ -33,8 +33,11 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 
 			res, raw := h.add(ver, conf, id, netns.Path())
 			assertAttached(t, ver, o, res, id, netns, wantAddr, wantGW)
-			if !natRules(t, "iptables-save").Has(fmt.Sprintf("-A POSTROUTING -s 10.10.%d.10/32 -m comment --comment \"weir: net=%s id=%s if=eth0\" -j %s", i, o.name, id, masqChain(o.name, id))) {
-				t.Errorf("no masquerade jump for the container:\n%s", natRules(t, "iptables-save"))
+			if got := masqMembers(t, o.name, id); len(got) != 1 || got[0] != fmt.Sprintf("10.10.%d.10", i) {
+				t.Errorf("masquerade set members of the container: %v, want its address", got)
+			}
+			if !natRules(t, "iptables-save").Has(masqJump(o.name, wantAddr)) {
+				t.Errorf("no masquerade jump for the container's group:\n%s", natRules(t, "iptables-save"))
 			}
 
 			if atLeast(ver, "0.4.0") {
@@ -70,8 +73,8 @@ func TestAddCheckDelAllVersions(t *testing.T) {
 			if sandbox.HasLink(t, netns, "eth0") {
 				t.Error("eth0 survives DEL")
 			}
-			if natRules(t, "iptables-save").Has(masqChain(o.name, id)) {
-				t.Error("masquerade chain survives DEL")
+			if len(masqMembers(t, o.name, id)) != 0 || masqOfNetwork(t, o.name) {
+				t.Error("masquerade survives DEL of the network's only container")
 			}
 			h.del(conf, id, netns.Path()) // idempotent
 
@@ -156,8 +159,8 @@ func TestDelAfterNetnsGone(t *testing.T) {
 			if sandbox.HasLink(t, nil, hostVeth(o.name, "ctr-gone")) {
 				t.Error("host veth survives DEL after the netns is gone")
 			}
-			if rules := natRules(t, "iptables-save"); rules.Has(masqChain(o.name, "ctr-gone")) {
-				t.Errorf("masquerade rules survive DEL:\n%s", rules)
+			if len(masqMembers(t, o.name, "ctr-gone")) != 0 || masqOfNetwork(t, o.name) {
+				t.Errorf("masquerade survives DEL:\n%s", natRules(t, "iptables-save"))
 			}
 			h.del(conf, "ctr-gone", path)
 
@@ -187,8 +190,8 @@ func TestDelWithoutNetns(t *testing.T) {
 	if sandbox.HasLink(t, netns, "eth0") {
 		t.Error("the container end survives its host end")
 	}
-	if natRules(t, "iptables-save").Has(masqChain(o.name, "ctr-x")) {
-		t.Error("masquerade rules survive DEL without netns")
+	if len(masqMembers(t, o.name, "ctr-x")) != 0 || masqOfNetwork(t, o.name) {
+		t.Error("masquerade survives DEL without netns")
 	}
 }
 
@@ -219,11 +222,10 @@ func TestFailedAddExhaustedRange(t *testing.T) {
 			if sandbox.HasLink(t, ns2, "eth0") {
 				t.Error("failed ADD left eth0 in the container")
 			}
-			rules := natRules(t, "iptables-save")
-			if rules.Has(masqChain(o.name, "ctr-2")) {
-				t.Errorf("failed ADD left masquerade rules:\n%s", rules)
+			if got := masqMembers(t, o.name, "ctr-2"); len(got) != 0 {
+				t.Errorf("failed ADD left masquerade members %v", got)
 			}
-			if !rules.Has(masqChain(o.name, "ctr-1")) || !sandbox.HasLink(t, nil, hostVeth(o.name, "ctr-1")) {
+			if len(masqMembers(t, o.name, "ctr-1")) != 1 || !natRules(t, "iptables-save").Has(masqJump(o.name, o.rangeStart+"/30")) || !sandbox.HasLink(t, nil, hostVeth(o.name, "ctr-1")) {
 				t.Error("failed ADD disturbed the first container")
 			}
 			h.del(conf, "ctr-1", ns1.Path())
@@ -261,8 +263,8 @@ func TestFailedAddAfterIPAM(t *testing.T) {
 	if sandbox.HasLink(t, nil, hostVeth(o.name, "ctr-c")) || sandbox.HasLink(t, netns, "eth0") {
 		t.Error("failed ADD left its veth")
 	}
-	if rules := natRules(t, "iptables-save"); rules.Has(masqChain(o.name, "ctr-c")) {
-		t.Errorf("failed ADD left masquerade rules:\n%s", rules)
+	if len(masqMembers(t, o.name, "ctr-c")) != 0 || masqOfNetwork(t, o.name) {
+		t.Errorf("failed ADD left masquerade rules:\n%s", natRules(t, "iptables-save"))
 	}
 
 	o.extra = `"isGateway":true,"ipMasq":true,"forceAddress":true,`

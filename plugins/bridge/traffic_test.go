@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/weirnet/weir/internal/sandbox"
+	"github.com/weirnet/weir/plugins/internal/masq"
 )
 
 // TestTwoContainersTalk puts two containers on one bridge: they reach each
@@ -100,17 +101,20 @@ func TestIPMasq(t *testing.T) {
 	ipM, ipP := resM.IPs[0].Address.IP.String(), resP.IPs[0].Address.IP.String()
 
 	rules := natRules(t, "iptables-save")
-	chain := masqChain("masq", "ctr-m")
+	_, chain := masq.GroupNames("masq", resM.IPs[0].Address)
 	for _, want := range []string{
-		`-A POSTROUTING -s ` + ipM + `/32 -m comment --comment "weir: net=masq id=ctr-m if=eth0" -j ` + chain,
-		`-A ` + chain + ` -d 10.40.0.0/24 -m comment --comment "weir: net=masq id=ctr-m if=eth0" -j ACCEPT`,
-		`-A ` + chain + ` ! -d 224.0.0.0/4 -m comment --comment "weir: net=masq id=ctr-m if=eth0" -j MASQUERADE`,
+		masqJump("masq", "10.40.0.0/24"),
+		`-A ` + chain + ` -d 10.40.0.0/24 -m comment --comment "weir: net=masq masquerade" -j ACCEPT`,
+		`-A ` + chain + ` ! -d 224.0.0.0/4 -m comment --comment "weir: net=masq masquerade" -j MASQUERADE`,
 	} {
 		if !rules.Has(want) {
 			t.Errorf("nat table lacks %q:\n%s", want, rules)
 		}
 	}
-	if rules.Has(ipP) {
+	if got := masqMembers(t, "masq", "ctr-m"); len(got) != 1 || got[0] != ipM {
+		t.Errorf("masquerade members of ctr-m: %v, want %s", got, ipM)
+	}
+	if masqOfNetwork(t, "plain") || len(masqMembers(t, "plain", "ctr-p")) != 0 {
 		t.Errorf("the plain network got masquerade rules:\n%s", rules)
 	}
 
@@ -126,8 +130,8 @@ func TestIPMasq(t *testing.T) {
 	}
 
 	h.del(masqConf, "ctr-m", nsM.Path())
-	if rules := natRules(t, "iptables-save"); rules.Has(chain) || rules.Has(ipM+"/32") {
-		t.Errorf("masquerade rules survive DEL:\n%s", rules)
+	if rules := natRules(t, "iptables-save"); rules.Has(chain) || len(masqMembers(t, "masq", "ctr-m")) != 0 {
+		t.Errorf("masquerade survives DEL:\n%s", rules)
 	}
 	h.del(plainConf, "ctr-p", nsP.Path())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -128,10 +129,14 @@ func TestPrivSeedVerbatim(t *testing.T) {
 	if !exists(t, saved) || !exists(t, allocation) {
 		t.Fatal("ADD left no saved configuration or no IPAM allocation")
 	}
-	// FLANNEL_IPMASQ=false: the bridge masquerades for the container.
+	// FLANNEL_IPMASQ=false: the bridge masquerades for the container, a
+	// member (commented with it) of the network's masquerade set.
 	rulesAdded := sandbox.SaveRules(t, "iptables-save", "")
-	if !rulesAdded.Has("MASQUERADE") || !rulesAdded.Has(id) {
-		t.Fatalf("no masquerade rule naming the container after ADD:\n%s", rulesAdded)
+	if !rulesAdded.Has("MASQUERADE") || !rulesAdded.Has(`--comment "weir: net=mynet masquerade"`) {
+		t.Fatalf("no masquerade rule of the network after ADD:\n%s", rulesAdded)
+	}
+	if sets := ipsetList(t); !strings.Contains(sets, `192.168.22.130 comment "weir: net=mynet id=`+id+` if=eth0"`) {
+		t.Fatalf("no masquerade set member naming the container after ADD:\n%s", sets)
 	}
 
 	call.Command = "DEL"
@@ -141,8 +146,11 @@ func TestPrivSeedVerbatim(t *testing.T) {
 	if exists(t, saved) || exists(t, allocation) {
 		t.Fatal("DEL left the saved configuration or the IPAM allocation")
 	}
-	if rules := sandbox.SaveRules(t, "iptables-save", ""); rules.Has(id) {
-		t.Fatalf("DEL left rules naming the container:\n%s\n(before ADD:\n%s)", rules, rulesBefore)
+	if rules := sandbox.SaveRules(t, "iptables-save", ""); rules.Has(id) || rules.Has("weir: net=mynet") {
+		t.Fatalf("DEL left rules naming the container or (its only one) the network:\n%s\n(before ADD:\n%s)", rules, rulesBefore)
+	}
+	if sets := ipsetList(t); strings.Contains(sets, id) || strings.Contains(sets, "weir-nat-") {
+		t.Fatalf("DEL left masquerade sets:\n%s", sets)
 	}
 	if _, err := plugins.Run(call); err != nil {
 		t.Fatalf("second DEL: %v", err)
@@ -241,4 +249,14 @@ func TestPrivGC(t *testing.T) {
 	}
 	n.del("ctr-a", a)
 	n.del("ctr-b", b)
+}
+
+// ipsetList is what `ipset list` prints.
+func ipsetList(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("ipset", "list").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ipset list: %v: %s", err, out)
+	}
+	return string(out)
 }

@@ -116,13 +116,17 @@ func parseIPTablesSave(f Family, out []byte, obs *observed, owned map[Table]bool
 	}
 }
 
-// parseIPSetSave adds to obs the sets named weir-* with their members.
+// parseIPSetSave adds to obs the sets named weir-* with their members,
+// except the masquerade's weir-nat-* sets: those belong to the bridge
+// plugin (plugins/internal/masq), which adds and removes their members as
+// containers come and go, and a Writer that saw them would destroy them as
+// not part of its desired state.
 func parseIPSetSave(out []byte, obs *observed) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || !strings.HasPrefix(fields[1], SetPrefix) {
+		if len(fields) < 3 || !strings.HasPrefix(fields[1], SetPrefix) || strings.HasPrefix(fields[1], MasqSetPrefix) {
 			continue
 		}
 		name := fields[1]

@@ -15,6 +15,11 @@ const (
 	MaxSetName   = 31 // IPSET_MAXNAMELEN - 1
 )
 
+// MasqSetPrefix starts the ipsets of the bridge plugin's masquerade
+// (plugins/internal/masq.SetPrefix): weir's, but not this Writer's. Reads
+// skip them, so the Writer never destroys them.
+const MasqSetPrefix = "weir-nat-"
+
 // builtinChains are the built-in chains of each table, where hooks go.
 var builtinChains = map[Table][]string{
 	Filter: {"INPUT", "FORWARD", "OUTPUT"},

@@ -5,18 +5,47 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 )
 
-// Masq writes and removes attachments' masquerade rules through a Runner.
+// DefaultLockPath is the host-wide lock every masq change holds.
+const DefaultLockPath = "/run/weir/masq.lock"
+
+// undoTimeout bounds the undo of a failed Setup.
+const undoTimeout = 30 * time.Second
+
+// Masq writes and removes attachments' masquerade through a Runner (the
+// iptables tools) and Sets (the kernel's ipsets).
 type Masq struct {
-	run Runner
+	run      Runner
+	sets     Sets
+	lockPath string
 }
 
-// New returns a Masq that runs the host's iptables tools.
-func New() *Masq { return &Masq{run: ExecRunner{}} }
+// Config configures a Masq; zero fields take the host's defaults.
+type Config struct {
+	Runner   Runner // ExecRunner
+	Sets     Sets   // NetlinkSets
+	LockPath string // DefaultLockPath
+}
 
-// NewWithRunner returns a Masq over r (a fake, in tests).
-func NewWithRunner(r Runner) *Masq { return &Masq{run: r} }
+// New returns a Masq that changes the host's kernel.
+func New() *Masq { return NewWith(Config{}) }
+
+// NewWith returns a Masq over c (fakes, in tests).
+func NewWith(c Config) *Masq {
+	m := &Masq{run: c.Runner, sets: c.Sets, lockPath: c.LockPath}
+	if m.run == nil {
+		m.run = ExecRunner{}
+	}
+	if m.sets == nil {
+		m.sets = NetlinkSets{}
+	}
+	if m.lockPath == "" {
+		m.lockPath = DefaultLockPath
+	}
+	return m
+}
 
 var families = []Family{IPv4, IPv6}
 
@@ -25,16 +54,6 @@ func familyOf(ip net.IP) Family {
 		return IPv4
 	}
 	return IPv6
-}
-
-// byFamily splits addrs by family.
-func byFamily(addrs []net.IPNet) map[Family][]net.IPNet {
-	out := map[Family][]net.IPNet{}
-	for _, a := range addrs {
-		f := familyOf(a.IP)
-		out[f] = append(out[f], a)
-	}
-	return out
 }
 
 func (m *Masq) table(ctx context.Context, f Family) (*natTable, error) {
@@ -47,90 +66,234 @@ func (m *Masq) table(ctx context.Context, f Family) (*natTable, error) {
 
 // Setup makes traffic from each of addrs (the container's addresses with
 // their subnets) that leaves its subnet, other than multicast, leave with
-// the host's address. It replaces whatever rules the attachment had, so
-// calling it again is harmless.
+// the host's address: each address becomes a member, commented with the
+// attachment, of its group's set. Setting up an attachment again is
+// harmless.
 //
-// The common case, an attachment without rules, is one restore per family
-// of addrs and no read of the table: the batch creates the chain with -N,
-// and iptables-restore refuses it as a whole when the chain exists. Only
-// then (an earlier Setup of the attachment, or its crash) does Setup read
-// the family's nat table and replace the attachment's rules from it.
-func (m *Masq) Setup(ctx context.Context, a Attachment, addrs []net.IPNet) error {
-	split := byFamily(addrs)
-	for _, f := range families {
-		fa := split[f]
-		if len(fa) == 0 {
-			continue
-		}
-		err := m.run.Restore(ctx, f, freshBatch(a, f, fa))
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, ErrNotInstalled) {
-			return fmt.Errorf("setting up %s masquerade for %s: %w", f, a.Chain(), err)
-		}
-		t, err := m.table(ctx, f)
+// On the common path, where the group exists, that is one header listing
+// and one member add per address, all over netlink: no fork, no iptables
+// commit, no read of the table. A group whose set is missing, or whose set
+// no rule matches on (a crash between making the set and its rules), gets
+// its chain and jump first. A failed Setup leaves nothing of the
+// attachment behind.
+func (m *Masq) Setup(ctx context.Context, a Attachment, addrs []net.IPNet) (err error) {
+	l, err := m.lock(ctx)
+	if err != nil {
+		return fmt.Errorf("setting up masquerade for %s: %w", a.Comment(), err)
+	}
+	defer l.Release()
+	defer func() {
 		if err != nil {
-			return fmt.Errorf("setting up %s masquerade for %s: %w", f, a.Chain(), err)
+			// Best effort, even when ctx has ended; its own failure
+			// changes nothing of what the caller must know.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+			defer cancel()
+			_ = m.teardownLocked(uctx, a, addrs)
 		}
-		if err := m.run.Restore(ctx, f, setupBatch(t, a, f, fa)); err != nil {
-			return fmt.Errorf("setting up %s masquerade for %s: %w", f, a.Chain(), err)
+	}()
+	groups, ips := groupsOf(a.Network, addrs)
+	for _, g := range groups {
+		if err := m.ensureGroup(ctx, g); err != nil {
+			return fmt.Errorf("setting up %s masquerade for %s: %w", g.family, a.Comment(), err)
+		}
+		for _, ip := range ips[g] {
+			if err := m.sets.Add(g.set(), Member{IP: ip, Comment: a.Comment()}); err != nil {
+				return fmt.Errorf("setting up %s masquerade for %s: %w", g.family, a.Comment(), err)
+			}
 		}
 	}
 	return nil
 }
 
-// Teardown removes the attachment's chain and every rule jumping to it,
-// without needing its addresses. A missing chain is success; so is a family
-// whose tools are not installed.
+// Teardown removes the attachment's members from the sets, and every group
+// it leaves empty. It is idempotent: a missing set, member or chain is
+// success.
 //
-// When the attachment's addresses are known (DEL's prevResult), each of
-// their families is torn down with one restore of exactly the rules Setup
-// wrote, and the other family is left alone: one fork instead of a save and a
-// restore per family. Should that batch not apply (the rules were already
-// changed or removed), the family falls back to the save-based removal.
+// With the attachment's addresses (DEL's prevResult) that is, per group,
+// one delete per address and one header listing, whatever the set holds:
+// no fork, and an nf_tables commit only when the group goes. The members
+// are deleted by address, so the caller must not let an address go to
+// another container before its Teardown succeeded (the bridge keeps the
+// address allocated when it fails). Without addresses, Teardown lists
+// every weir-nat- set and deletes the members whose comment names the
+// attachment. Only when no set held anything of the attachment does it
+// read iptables-save, to remove a legacy per-attachment chain of an older
+// weir (in the families of the given addresses, or both).
 func (m *Masq) Teardown(ctx context.Context, a Attachment, known []net.IPNet) error {
+	l, err := m.lock(ctx)
+	if err != nil {
+		return fmt.Errorf("removing masquerade for %s: %w", a.Comment(), err)
+	}
+	defer l.Release()
+	return m.teardownLocked(ctx, a, known)
+}
+
+// teardownLocked is Teardown under the lock.
+func (m *Masq) teardownLocked(ctx context.Context, a Attachment, known []net.IPNet) error {
+	var found bool
+	var err error
 	fams := families
-	byFam := byFamily(known)
 	if len(known) > 0 {
-		fams = nil
-		for _, f := range families {
-			if len(byFam[f]) > 0 {
-				fams = append(fams, f)
-			}
-		}
+		found, fams, err = m.dropKnown(ctx, a, known)
+	} else {
+		found, err = m.dropByComment(ctx, a)
+	}
+	if err != nil {
+		return fmt.Errorf("removing masquerade for %s: %w", a.Comment(), err)
+	}
+	if found {
+		return nil
 	}
 	var errs []error
 	for _, f := range fams {
-		if len(byFam[f]) > 0 && m.run.Restore(ctx, f, knownTeardownBatch(a, f, byFam[f])) == nil {
-			continue
-		}
-		if err := m.remove(ctx, f, func(t *natTable) []string { return []string{a.Chain()} }); err != nil {
-			errs = append(errs, fmt.Errorf("removing %s masquerade for %s: %w", f, a.Chain(), err))
+		if err := m.removeLegacy(ctx, f, a); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s legacy masquerade chain %s of %s: %w", f, a.LegacyChain(), a.Comment(), err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// GC removes the masquerade chains of network whose attachment is not one of
-// valid, in both families: one save, and one restore if anything is stale,
-// per family.
-func (m *Masq) GC(ctx context.Context, network string, valid []Attachment) error {
-	keep := map[string]bool{}
-	for _, a := range valid {
-		keep[a.Chain()] = true
+// dropKnown deletes the addresses from their groups' sets and removes the
+// groups left empty. It reports whether any address was a member, and the
+// families of the addresses.
+func (m *Masq) dropKnown(ctx context.Context, a Attachment, known []net.IPNet) (bool, []Family, error) {
+	groups, ips := groupsOf(a.Network, known)
+	var fams []Family
+	var errs []error
+	found := false
+	for _, g := range groups {
+		if !containsFamily(fams, g.family) {
+			fams = append(fams, g.family)
+		}
+		if err := func() error {
+			for _, ip := range ips[g] {
+				was, err := m.sets.Del(g.set(), ip)
+				if errors.Is(err, ErrSetMissing) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				found = found || was
+			}
+			h, err := m.sets.Header(g.set())
+			if errors.Is(err, ErrSetMissing) {
+				return nil
+			}
+			if err != nil || h.Entries > 0 {
+				return err
+			}
+			return m.removeGroup(ctx, g.set(), g.network, g.family)
+		}(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return found, fams, errors.Join(errs...)
+}
+
+// dropByComment deletes the attachment's members, found by their comment,
+// from every weir-nat- set, and removes the groups it empties. It reports
+// whether it found any.
+func (m *Masq) dropByComment(ctx context.Context, a Attachment) (bool, error) {
+	all, err := m.sets.Headers()
+	if err != nil {
+		return false, err
 	}
 	var errs []error
+	found := false
+	for _, s := range all {
+		if !isMasqSet(s.Name) {
+			continue
+		}
+		n, left, err := m.dropMembers(s.Name, func(c string) bool { return c == a.Comment() })
+		found = found || n > 0
+		if err == nil && n > 0 && len(left.Members) == 0 {
+			// Its members named the attachment's network: the
+			// group is that network's.
+			err = m.removeGroup(ctx, s.Name, a.Network, left.Family)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return found, errors.Join(errs...)
+}
+
+func containsFamily(fs []Family, f Family) bool {
+	for _, x := range fs {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// GC removes, in both families, the members of network's attachments that
+// are not one of valid, the network's groups left empty or without their
+// set, and the legacy chains of network's attachments that are not valid.
+// Sets that are empty and that no rule matches on (left by a crash while
+// their group was made) go too, whatever their network: no group is being
+// made while the lock is held, and no Setup needs them.
+func (m *Masq) GC(ctx context.Context, network string, valid []Attachment) error {
+	l, err := m.lock(ctx)
+	if err != nil {
+		return fmt.Errorf("collecting masquerade of network %s: %w", network, err)
+	}
+	defer l.Release()
+	keep := map[string]bool{}
+	keepChains := map[string]bool{}
+	for _, a := range valid {
+		keep[a.Comment()] = true
+		keepChains[a.LegacyChain()] = true
+	}
+	stale := func(c string) bool {
+		n, ok := commentNetwork(c)
+		return ok && n == network && !keep[c]
+	}
+	var errs []error
+	all, err := m.sets.Headers()
+	if err != nil {
+		return fmt.Errorf("collecting masquerade of network %s: %w", network, err)
+	}
+	// remaining counts the members each set keeps (-1: unknown, so kept);
+	// a set not in it is missing.
+	remaining := map[string]int{}
+	for _, s := range all {
+		if !isMasqSet(s.Name) {
+			continue
+		}
+		// Groups are removed below, from the table, where their
+		// network is known.
+		_, left, err := m.dropMembers(s.Name, stale)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("collecting masquerade of network %s: %w", network, err))
+			remaining[s.Name] = -1
+			continue
+		}
+		if left == nil {
+			continue
+		}
+		remaining[s.Name] = len(left.Members)
+		if len(left.Members) == 0 && left.References == 0 {
+			if err := m.destroySet(ctx, s.Name); err != nil {
+				errs = append(errs, fmt.Errorf("collecting masquerade of network %s: %w", network, err))
+			}
+			delete(remaining, s.Name)
+		}
+	}
 	for _, f := range families {
-		if err := m.remove(ctx, f, func(t *natTable) []string { return staleChains(t, network, keep) }); err != nil {
-			errs = append(errs, fmt.Errorf("collecting %s masquerade chains of network %s: %w", f, network, err))
+		if err := m.gcTable(ctx, f, network, remaining, keepChains); err != nil {
+			errs = append(errs, fmt.Errorf("collecting %s masquerade of network %s: %w", f, network, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// remove deletes the chains pick chooses from the family's nat table.
-func (m *Masq) remove(ctx context.Context, f Family, pick func(*natTable) []string) error {
+// gcTable removes from the family's nat table network's group chains
+// whose set is empty or missing (destroying the set after them) and the
+// legacy chains of attachments not in keepChains: one save, and one
+// restore if anything is stale.
+func (m *Masq) gcTable(ctx context.Context, f Family, network string, remaining map[string]int, keepChains map[string]bool) error {
 	t, err := m.table(ctx, f)
 	if errors.Is(err, ErrNotInstalled) {
 		return nil
@@ -138,61 +301,90 @@ func (m *Masq) remove(ctx context.Context, f Family, pick func(*natTable) []stri
 	if err != nil {
 		return err
 	}
-	batch := teardownBatch(t, pick(t))
-	if batch == nil {
-		return nil
+	var chains, sets []string
+	for _, c := range groupChains(t, network) {
+		set := setOfChain(c)
+		if n, ok := remaining[set]; !ok || n == 0 {
+			chains = append(chains, c)
+			if ok {
+				sets = append(sets, set)
+			}
+		}
 	}
-	return m.run.Restore(ctx, f, batch)
+	chains = append(chains, staleLegacyChains(t, network, keepChains)...)
+	if batch := teardownBatch(t, chains); batch != nil {
+		if err := m.run.Restore(ctx, f, batch); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, s := range sets {
+		errs = append(errs, m.destroySet(ctx, s))
+	}
+	return errors.Join(errs...)
 }
 
-// Check verifies that the attachment's chain exists and that each of addrs
-// has its jump to it.
+// Check verifies that each of addrs is a member of its group's set with
+// the attachment's comment, and that the group's chain masquerades and its
+// jump matches the set. An attachment an older weir set up passes when its
+// legacy chain does.
 func (m *Masq) Check(ctx context.Context, a Attachment, addrs []net.IPNet) error {
-	chain := a.Chain()
-	for f, fa := range byFamily(addrs) {
-		t, err := m.table(ctx, f)
-		if err != nil {
-			return fmt.Errorf("checking %s masquerade for %s: %w", f, chain, err)
-		}
-		if !t.chains[chain] {
-			return fmt.Errorf("%s masquerade chain %s is missing", f, chain)
-		}
-		masq := false
-		for _, r := range t.rules {
-			if r.chain == chain && r.target == "MASQUERADE" {
-				masq = true
+	groups, ips := groupsOf(a.Network, addrs)
+	tables := map[Family]*natTable{}
+	for _, g := range groups {
+		t, ok := tables[g.family]
+		if !ok {
+			var err error
+			if t, err = m.table(ctx, g.family); err != nil {
+				return fmt.Errorf("checking %s masquerade for %s: %w", g.family, a.Comment(), err)
 			}
+			tables[g.family] = t
 		}
-		if !masq {
-			return fmt.Errorf("%s masquerade chain %s has no MASQUERADE rule", f, chain)
-		}
-		for _, n := range fa {
-			src := hostPrefix(n.IP, f)
-			found := false
-			for _, r := range t.rules {
-				if r.chain == "POSTROUTING" && r.target == chain && ruleSource(r) == src {
-					found = true
-					break
-				}
-			}
-			if !found {
-				return fmt.Errorf("POSTROUTING jump from %s to %s is missing", src, chain)
-			}
+		err := m.checkGroup(t, g, a, ips[g])
+		if err != nil && checkLegacy(t, a, g.family, ips[g]) != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// ruleSource returns the -s argument of r.
-func ruleSource(r rule) string {
-	args, err := splitArgs(r.spec)
-	if err != nil {
-		return ""
+// checkGroup is Check of one group.
+func (m *Masq) checkGroup(t *natTable, g group, a Attachment, ips []net.IP) error {
+	s, err := m.sets.List(g.set())
+	if errors.Is(err, ErrSetMissing) {
+		return fmt.Errorf("%s masquerade set %s is missing", g.family, g.set())
 	}
-	for i := 0; i+1 < len(args); i++ {
-		if args[i] == "-s" || args[i] == "--source" {
-			return args[i+1]
+	if err != nil {
+		return err
+	}
+	owner := map[string]string{}
+	for _, mem := range s.Members {
+		owner[mem.IP.String()] = mem.Comment
+	}
+	for _, ip := range ips {
+		c, ok := owner[ip.String()]
+		if !ok {
+			return fmt.Errorf("%s is not in masquerade set %s", ip, g.set())
+		}
+		if c != a.Comment() {
+			return fmt.Errorf("%s is in masquerade set %s for %q, not for %q", ip, g.set(), c, a.Comment())
 		}
 	}
-	return ""
+	chain := g.chain()
+	masq, jump := false, false
+	for _, r := range t.rules {
+		if r.chain == chain && r.target == "MASQUERADE" {
+			masq = true
+		}
+		if r.chain == "POSTROUTING" && r.target == chain && r.spec == jumpSpec(g.set(), g.network) {
+			jump = true
+		}
+	}
+	if !masq {
+		return fmt.Errorf("%s masquerade chain %s has no MASQUERADE rule", g.family, chain)
+	}
+	if !jump {
+		return fmt.Errorf("POSTROUTING jump matching %s to %s is missing", g.set(), chain)
+	}
+	return nil
 }

@@ -10,11 +10,12 @@ import (
 	"strings"
 )
 
-// ChainPrefix starts the name of every masquerade chain weir makes.
+// ChainPrefix starts the name of every masquerade chain weir makes, the
+// groups' and the legacy per-attachment ones.
 const ChainPrefix = "WEIR-MASQ-"
 
 // maxComment is the longest comment the kernel keeps (XT_MAX_COMMENT_LEN
-// less its terminating NUL).
+// less its terminating NUL; ipset's limit is the same).
 const maxComment = 255
 
 // Attachment names one container attachment: the network, the container and
@@ -25,17 +26,17 @@ type Attachment struct {
 	IfName      string
 }
 
-// Chain returns the attachment's nat chain: WEIR-MASQ- and 16 hex
-// characters of a hash of the attachment, 26 characters in all (iptables
-// allows 28).
-func (a Attachment) Chain() string {
+// LegacyChain returns the nat chain older weir made for the attachment
+// alone: WEIR-MASQ- and 16 hex characters of a hash of the attachment, 26
+// characters in all (iptables allows 28). Teardown and GC still remove it.
+func (a Attachment) LegacyChain() string {
 	h := sha256.Sum256([]byte(a.Network + "\x00" + a.ContainerID + "\x00" + a.IfName))
 	return ChainPrefix + hex.EncodeToString(h[:8])
 }
 
-// Comment returns the comment every rule of the attachment carries. It
-// starts with the network, so a comment cut to the kernel's limit still
-// names it.
+// Comment returns the comment that names the attachment: on its ipset
+// members (and on the rules of its legacy chain). It starts with the
+// network, so a comment cut to the kernel's limit still names it.
 func (a Attachment) Comment() string {
 	c := fmt.Sprintf("weir: net=%s id=%s if=%s", a.Network, a.ContainerID, a.IfName)
 	if len(c) > maxComment {
@@ -167,72 +168,6 @@ func hostPrefix(ip net.IP, f Family) string {
 	return ip.To4().String() + "/32"
 }
 
-// freshBatch returns the restore batch of an attachment that has no rules
-// yet: it creates the chain with -N, which makes iptables-restore refuse the
-// whole batch, applying nothing, when the chain already exists. A chain that
-// does not exist has no jumps to it, so when the batch applies it leaves
-// exactly what setupBatch would.
-func freshBatch(a Attachment, f Family, addrs []net.IPNet) []byte {
-	var b bytes.Buffer
-	b.WriteString("*nat\n")
-	fmt.Fprintf(&b, "-N %s\n", a.Chain())
-	appendRules(&b, a, f, addrs)
-	b.WriteString("COMMIT\n")
-	return b.Bytes()
-}
-
-// setupBatch returns the restore batch that makes a's masquerade rules for
-// addrs (all of family f) exactly what they should be, given the family's
-// nat table t: the chain is declared (which flushes it), stale jumps to it
-// are deleted, and the chain's rules and one jump per address are appended.
-func setupBatch(t *natTable, a Attachment, f Family, addrs []net.IPNet) []byte {
-	chain := a.Chain()
-	var b bytes.Buffer
-	b.WriteString("*nat\n")
-	fmt.Fprintf(&b, ":%s - [0:0]\n", chain)
-	for _, r := range t.rules {
-		if r.target == chain {
-			fmt.Fprintf(&b, "-D %s %s\n", r.chain, r.spec)
-		}
-	}
-	appendRules(&b, a, f, addrs)
-	b.WriteString("COMMIT\n")
-	return b.Bytes()
-}
-
-// appendRules writes the "-A" lines of a's chain and of its POSTROUTING
-// jumps, one per address of addrs (all of family f).
-func appendRules(b *bytes.Buffer, a Attachment, f Family, addrs []net.IPNet) {
-	chain, comment := a.Chain(), quote(a.Comment())
-	seen := map[string]bool{}
-	for _, n := range addrs {
-		subnet := (&net.IPNet{IP: n.IP.Mask(n.Mask), Mask: n.Mask}).String()
-		if seen[subnet] {
-			continue
-		}
-		seen[subnet] = true
-		fmt.Fprintf(b, "-A %s -d %s -m comment --comment %s -j ACCEPT\n", chain, subnet, comment)
-	}
-	fmt.Fprintf(b, "-A %s ! -d %s -m comment --comment %s -j MASQUERADE\n", chain, multicast(f), comment)
-	for _, n := range addrs {
-		fmt.Fprintf(b, "-A POSTROUTING -s %s -m comment --comment %s -j %s\n", hostPrefix(n.IP, f), comment, chain)
-	}
-}
-
-// knownTeardownBatch deletes exactly what setupBatch wrote for addrs (all
-// of family f): the jumps, then the chain. It fails as a whole when any of
-// them is missing, and the caller then falls back to reading the table.
-func knownTeardownBatch(a Attachment, f Family, addrs []net.IPNet) []byte {
-	chain, comment := a.Chain(), quote(a.Comment())
-	var b bytes.Buffer
-	b.WriteString("*nat\n")
-	for _, n := range addrs {
-		fmt.Fprintf(&b, "-D POSTROUTING -s %s -m comment --comment %s -j %s\n", hostPrefix(n.IP, f), comment, chain)
-	}
-	fmt.Fprintf(&b, "-F %s\n-X %s\nCOMMIT\n", chain, chain)
-	return b.Bytes()
-}
-
 // removeLines appends to b the lines that delete chain and every rule that
 // jumps to it, and reports whether there was anything to delete.
 func removeLines(b *bytes.Buffer, t *natTable, chain string) bool {
@@ -268,32 +203,4 @@ func teardownBatch(t *natTable, chains []string) []byte {
 	b.Write(body.Bytes())
 	b.WriteString("COMMIT\n")
 	return b.Bytes()
-}
-
-// staleChains returns the WEIR-MASQ chains whose rules name network in
-// their comment and that are not one of the valid chains, sorted by first
-// appearance. A chain whose rules carry no weir comment is left alone: it
-// cannot be told apart from another network's.
-func staleChains(t *natTable, network string, valid map[string]bool) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, r := range t.rules {
-		var chain string
-		switch {
-		case strings.HasPrefix(r.target, ChainPrefix):
-			chain = r.target
-		case strings.HasPrefix(r.chain, ChainPrefix):
-			chain = r.chain
-		default:
-			continue
-		}
-		if seen[chain] || valid[chain] {
-			continue
-		}
-		if n, ok := commentNetwork(r.comment); ok && n == network {
-			seen[chain] = true
-			out = append(out, chain)
-		}
-	}
-	return out
 }
