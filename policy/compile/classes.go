@@ -155,10 +155,7 @@ func (c *compiler) host() error {
 func (c *compiler) guards(b *builder, f dataplane.Family, eps []*Endpoint) []string {
 	buckets := map[string][]*Endpoint{}
 	for _, ep := range eps {
-		p := ep.HostIface
-		if len(p) > 5 {
-			p = p[:5]
-		}
+		p := bucketPrefix(ep.HostIface)
 		buckets[p] = append(buckets[p], ep)
 	}
 	var top []string

@@ -30,6 +30,20 @@ func (w *Writer) ApplyInNetNS(ctx context.Context, nsPath string, desired State)
 	return st, nil
 }
 
+// PatchInNetNS is Patch inside the network namespace at nsPath.
+func (w *Writer) PatchInNetNS(ctx context.Context, nsPath string, p Patch) (Stats, error) {
+	var st Stats
+	err := ns.WithNetNSPath(nsPath, func(ns.NetNS) error {
+		var err error
+		st, err = w.Patch(ctx, p)
+		return err
+	})
+	if err != nil {
+		return st, fmt.Errorf("in network namespace %s: %w", nsPath, err)
+	}
+	return st, nil
+}
+
 // RepairInNetNS is Repair inside the network namespace at nsPath.
 func (w *Writer) RepairInNetNS(ctx context.Context, nsPath string, desired State) (Stats, error) {
 	var st Stats

@@ -84,6 +84,11 @@ func (e *Engine) Attach(ctx context.Context, ep compile.Endpoint) (Report, error
 	if err := e.writeIndex(idx); err != nil {
 		return Report{}, err
 	}
+	if !had {
+		if rep, ok := e.patch(ctx, idx, ep, true); ok {
+			return rep, nil
+		}
+	}
 	rep, err := e.render(ctx, idx, false)
 	if err != nil {
 		// Undo: the endpoint as it was, and its rules with it.
@@ -137,6 +142,8 @@ func (e *Engine) DetachIn(ctx context.Context, network, id, ifName, nsPath strin
 		}
 		if ep.Mode == compile.NetNS {
 			errs = append(errs, e.clearNetNS(ctx, ep.NetNS))
+		} else if rep, ok := e.patch(ctx, idx, ep, false); ok {
+			return rep, nil
 		}
 	} else if nsPath != "" && !usesNetNS(idx, nsPath) {
 		errs = append(errs, e.clearNetNS(ctx, nsPath))

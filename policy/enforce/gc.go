@@ -85,7 +85,7 @@ func (e *Engine) Check(ctx context.Context, network, id, ifName string) error {
 		return fmt.Errorf("no policy endpoint %s/%s on network %s", id, ifName, network)
 	}
 	all := idx.list()
-	sets, err := e.loadPolicies(all)
+	sets, _, err := e.loadPolicies(all)
 	if err != nil {
 		return err
 	}

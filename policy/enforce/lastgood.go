@@ -6,9 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -33,57 +34,67 @@ import (
 // enforce fewer policies than the operator wrote).
 
 // loadPolicies loads the policy directories the endpoints use, falling
-// back to each directory's last good copy.
-func (e *Engine) loadPolicies(eps []compile.Endpoint) (map[string]*policy.Set, error) {
+// back to each directory's last good copy. It also returns a digest of
+// what it loaded: the directories and the content of their files.
+func (e *Engine) loadPolicies(eps []compile.Endpoint) (map[string]*policy.Set, string, error) {
 	sets := map[string]*policy.Set{}
+	manifests := map[string]string{}
 	for _, ep := range eps {
 		if _, done := sets[ep.PolicyDir]; done {
 			continue
 		}
-		s, err := loadWithFallback(ep.PolicyDir, filepath.Join(e.dir(), "lastgood"), e.Log)
+		s, m, err := loadWithFallback(ep.PolicyDir, filepath.Join(e.dir(), "lastgood"), e.Log)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		sets[ep.PolicyDir] = s
+		sets[ep.PolicyDir], manifests[ep.PolicyDir] = s, m
 	}
-	return sets, nil
+	sum := sha256.New()
+	for _, dir := range slices.Sorted(maps.Keys(manifests)) {
+		fmt.Fprintf(sum, "%q %s", dir, manifests[dir])
+	}
+	return sets, hex.EncodeToString(sum.Sum(nil)), nil
 }
 
-func loadWithFallback(dir, lastGoodRoot string, log hclog.Logger) (*policy.Set, error) {
+// loadWithFallback loads dir, or its last good copy when it does not load,
+// and returns the manifest (a digest of the files) of what it loaded.
+func loadWithFallback(dir, lastGoodRoot string, log hclog.Logger) (*policy.Set, string, error) {
 	h := sha256.Sum256([]byte(dir))
 	snap := filepath.Join(lastGoodRoot, hex.EncodeToString(h[:8]))
 	s, srcs, err := policy.LoadDirSources(dir)
 	if err == nil {
-		if serr := snapshot(snap, srcs); serr != nil {
+		manifest := manifestOf(srcs)
+		if serr := snapshot(snap, srcs, manifest); serr != nil {
 			log.Warn("keeping a copy of the policy files", "dir", dir, "error", serr)
 		}
-		return s, nil
+		return s, string(manifest), nil
 	}
 	if _, statErr := os.Stat(snap); statErr != nil {
-		return nil, fmt.Errorf("loading policies from %s: %w", dir, err)
+		return nil, "", fmt.Errorf("loading policies from %s: %w", dir, err)
 	}
-	old, oerr := policy.LoadDir(snap)
+	old, srcs, oerr := policy.LoadDirSources(snap)
 	if oerr != nil {
-		return nil, errors.Join(fmt.Errorf("loading policies from %s: %w", dir, err), fmt.Errorf("loading their last good copy: %w", oerr))
+		return nil, "", errors.Join(fmt.Errorf("loading policies from %s: %w", dir, err), fmt.Errorf("loading their last good copy: %w", oerr))
 	}
 	log.Warn("policy files do not load; the last good version stays in force", "dir", dir, "error", err)
-	return old, nil
+	return old, string(manifestOf(srcs)), nil
+}
+
+// manifestOf is a digest of a directory's policy files: their names, sizes
+// and contents.
+func manifestOf(srcs map[string][]byte) []byte {
+	sum := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(srcs)) {
+		fmt.Fprintf(sum, "%q %d\n", name, len(srcs[name]))
+		sum.Write(srcs[name])
+	}
+	return []byte(hex.EncodeToString(sum.Sum(nil)) + "\n")
 }
 
 // snapshot makes snap (a link, see above) name a copy of srcs, unless the
 // copy it names is of the same content.
-func snapshot(snap string, srcs map[string][]byte) error {
-	names := make([]string, 0, len(srcs))
-	for name := range srcs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	sum := sha256.New()
-	for _, name := range names {
-		fmt.Fprintf(sum, "%q %d\n", name, len(srcs[name]))
-		sum.Write(srcs[name])
-	}
-	manifest := []byte(hex.EncodeToString(sum.Sum(nil)) + "\n")
+func snapshot(snap string, srcs map[string][]byte, manifest []byte) error {
+	names := slices.Sorted(maps.Keys(srcs))
 	if have, err := os.ReadFile(filepath.Join(snap, ".manifest")); err == nil && bytes.Equal(have, manifest) {
 		return nil
 	}

@@ -36,7 +36,7 @@ func TestLastGoodCopy(t *testing.T) {
 	log := hclog.NewNullLogger()
 	writePolicy(t, dir, "10-db.toml", goodPolicy)
 	writePolicy(t, dir, "20-web.toml", strings.ReplaceAll(goodPolicy, "db", "web"))
-	if s, err := loadWithFallback(dir, root, log); err != nil || s.Len() != 2 {
+	if s, _, err := loadWithFallback(dir, root, log); err != nil || s.Len() != 2 {
 		t.Fatalf("load: %v", err)
 	}
 	entries, _ := os.ReadDir(root)
@@ -45,7 +45,7 @@ func TestLastGoodCopy(t *testing.T) {
 	}
 	// A broken edit: the copy stays in force, both policies.
 	writePolicy(t, dir, "20-web.toml", "[[policy]]\nname = \"web\nbroken")
-	s, err := loadWithFallback(dir, root, log)
+	s, _, err := loadWithFallback(dir, root, log)
 	if err != nil || s.Len() != 2 {
 		t.Fatalf("fallback: %v (%v policies)", err, s)
 	}
@@ -53,11 +53,11 @@ func TestLastGoodCopy(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "20-web.toml")); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := loadWithFallback(dir, root, log); err != nil || s.Len() != 1 {
+	if s, _, err := loadWithFallback(dir, root, log); err != nil || s.Len() != 1 {
 		t.Fatalf("load after removal: %v", err)
 	}
 	writePolicy(t, dir, "10-db.toml", "broken = ")
-	if s, err := loadWithFallback(dir, root, log); err != nil || s.Len() != 1 {
+	if s, _, err := loadWithFallback(dir, root, log); err != nil || s.Len() != 1 {
 		t.Fatalf("fallback to the new copy: %v", err)
 	}
 	entries, _ = os.ReadDir(root)
@@ -70,7 +70,7 @@ func TestLastGoodCopy(t *testing.T) {
 // file as it is when the copy is written.
 func TestSnapshotKeepsTheLoadedBytes(t *testing.T) {
 	snap := filepath.Join(t.TempDir(), "lastgood", "abc")
-	if err := snapshot(snap, map[string][]byte{"10-db.toml": []byte(goodPolicy)}); err != nil {
+	if err := snapshotOf(snap, map[string][]byte{"10-db.toml": []byte(goodPolicy)}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(filepath.Join(snap, "10-db.toml"))
@@ -86,7 +86,7 @@ func TestSnapshotKeepsTheLoadedBytes(t *testing.T) {
 	if err := os.Symlink("abc.v999", filepath.Join(root, ".abc.link")); err != nil {
 		t.Fatal(err)
 	}
-	if err := snapshot(snap, map[string][]byte{"10-db.toml": []byte(goodPolicy + "\n")}); err != nil {
+	if err := snapshotOf(snap, map[string][]byte{"10-db.toml": []byte(goodPolicy + "\n")}); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(root)
@@ -95,7 +95,7 @@ func TestSnapshotKeepsTheLoadedBytes(t *testing.T) {
 	}
 	old := filepath.Join(t.TempDir(), "abc")
 	writePolicy(t, old, "10-db.toml", "stale")
-	if err := snapshot(old, map[string][]byte{"10-db.toml": []byte(goodPolicy)}); err != nil {
+	if err := snapshotOf(old, map[string][]byte{"10-db.toml": []byte(goodPolicy)}); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := os.Lstat(old); err != nil || st.Mode()&os.ModeSymlink == 0 {
@@ -104,4 +104,9 @@ func TestSnapshotKeepsTheLoadedBytes(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(old, "10-db.toml")); string(got) != goodPolicy {
 		t.Fatalf("copy %q", got)
 	}
+}
+
+// snapshotOf is snapshot with the sources' own manifest.
+func snapshotOf(snap string, srcs map[string][]byte) error {
+	return snapshot(snap, srcs, manifestOf(srcs))
 }

@@ -15,6 +15,7 @@ import (
 // Report says what a render did.
 type Report struct {
 	Endpoints int
+	Patched   bool // only the endpoint's own part was written (see patch.go)
 	Host      dataplane.Stats
 	NetNS     map[string]dataplane.Stats
 	Duration  time.Duration
@@ -38,7 +39,10 @@ func (e *Engine) render(ctx context.Context, idx *index, repair bool) (Report, e
 	start := time.Now()
 	eps := idx.list()
 	rep := Report{Endpoints: len(eps), NetNS: map[string]dataplane.Stats{}}
-	sets, err := e.loadPolicies(eps)
+	// A render that does not complete leaves no stamp: the next attach
+	// renders whole (see patch.go).
+	e.writeStamp("")
+	sets, policies, err := e.loadPolicies(eps)
 	if err != nil {
 		return rep, err
 	}
@@ -77,5 +81,8 @@ func (e *Engine) render(ctx context.Context, idx *index, repair bool) (Report, e
 	}
 	rep.Duration = time.Since(start)
 	e.Log.Debug("rendered policy", "endpoints", rep.Endpoints, "writes", rep.Writes(), "duration", rep.Duration)
+	if len(errs) == 0 {
+		e.writeStamp(e.renderStamp(policies))
+	}
 	return rep, errors.Join(errs...)
 }

@@ -26,7 +26,7 @@ type index struct {
 }
 
 // Key names an endpoint in the index: network, container, interface.
-func Key(network, id, ifName string) string { return network + "/" + id + "/" + ifName }
+func Key(network, id, ifName string) string { return compile.Key(network, id, ifName) }
 
 // IndexFile is the endpoints file's name in the engine's directory
 // (StateDir/policy).
