@@ -91,7 +91,8 @@ func volatile(line string) bool {
 	}
 	p := f[1]
 	return strings.Contains(p, "/last_reserved_ip.") || strings.HasPrefix(p, "policy/dataplane-") || p == "policy/compile.memo" ||
-		strings.HasPrefix(p, "policy/lastgood/") || p == "policy/"+enforce.IndexFile
+		strings.HasPrefix(p, "policy/lastgood/") || p == "policy/"+enforce.IndexFile ||
+		strings.HasPrefix(p, "policy/parsed/") || p == "policy/render.stamp"
 }
 
 // lastGoodVersionless drops the version of a last good copy's directory

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,22 +26,68 @@ func LoadDir(dir string) (*Set, error) {
 // loaded, by file name: exactly the bytes the Set was parsed from (a copy
 // read again afterwards might hold an edit made since).
 func LoadDirSources(dir string) (*Set, map[string][]byte, error) {
+	srcs, err := ReadDirSources(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := ParseSources(dir, srcs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, srcs, nil
+}
+
+// ReadDirSources reads the policy files of dir (by base name), without
+// parsing them. A missing directory has none.
+func ReadDirSources(dir string) (map[string][]byte, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &Set{}, map[string][]byte{}, nil
+		return map[string][]byte{}, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading policy directory: %w", err)
+		return nil, fmt.Errorf("reading policy directory: %w", err)
 	}
-	var paths []string
-	for _, e := range entries { // os.ReadDir sorts by name
+	srcs := map[string][]byte{}
+	var errs []error
+	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".toml") || e.IsDir() {
 			continue
 		}
-		paths = append(paths, filepath.Join(dir, name))
+		path := filepath.Join(dir, name)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is in the Error already
+			}
+			errs = append(errs, &Error{File: path, Index: -1, Err: fmt.Errorf("reading: %w", err)})
+			continue
+		}
+		srcs[name] = src
 	}
-	return loadFiles(paths)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return srcs, nil
+}
+
+// ParseSources parses the policy files of dir that ReadDirSources read.
+func ParseSources(dir string, srcs map[string][]byte) (*Set, error) {
+	var (
+		policies []*Policy
+		errs     []error
+	)
+	for _, name := range slices.Sorted(maps.Keys(srcs)) {
+		ps, fileErrs := parseFile(filepath.Join(dir, name), string(srcs[name]))
+		policies = append(policies, ps...)
+		errs = append(errs, fileErrs...)
+	}
+	errs = append(errs, duplicates(policies)...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return NewSet(policies...), nil
 }
 
 // LoadFiles loads the named policy files, whatever their names, as one

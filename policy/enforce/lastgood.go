@@ -43,7 +43,7 @@ func (e *Engine) loadPolicies(eps []compile.Endpoint) (map[string]*policy.Set, s
 		if _, done := sets[ep.PolicyDir]; done {
 			continue
 		}
-		s, m, err := loadWithFallback(ep.PolicyDir, filepath.Join(e.dir(), "lastgood"), e.Log)
+		s, m, err := loadWithFallback(ep.PolicyDir, e.dir(), e.Log)
 		if err != nil {
 			return nil, "", err
 		}
@@ -57,11 +57,14 @@ func (e *Engine) loadPolicies(eps []compile.Endpoint) (map[string]*policy.Set, s
 }
 
 // loadWithFallback loads dir, or its last good copy when it does not load,
-// and returns the manifest (a digest of the files) of what it loaded.
-func loadWithFallback(dir, lastGoodRoot string, log hclog.Logger) (*policy.Set, string, error) {
+// and returns the manifest (a digest of the files) of what it loaded. The
+// engine's directory (engineDir) holds the last good copies (lastgood/)
+// and the parsed form of the files last loaded (parsed/, see parsed.go).
+func loadWithFallback(dir, engineDir string, log hclog.Logger) (*policy.Set, string, error) {
 	h := sha256.Sum256([]byte(dir))
-	snap := filepath.Join(lastGoodRoot, hex.EncodeToString(h[:8]))
-	s, srcs, err := policy.LoadDirSources(dir)
+	name := hex.EncodeToString(h[:8])
+	snap := filepath.Join(engineDir, "lastgood", name)
+	s, srcs, err := loadParsed(dir, filepath.Join(engineDir, "parsed", name), log)
 	if err == nil {
 		manifest := manifestOf(srcs)
 		if serr := snapshot(snap, srcs, manifest); serr != nil {

@@ -32,11 +32,12 @@ func writePolicy(t *testing.T, dir, name, content string) {
 // back to it; the copy is replaced whole (a link swapped by rename), and
 // what a killed snapshot or an older weir left is cleaned up.
 func TestLastGoodCopy(t *testing.T) {
-	dir, root := filepath.Join(t.TempDir(), "policies"), filepath.Join(t.TempDir(), "lastgood")
+	dir, engineDir := filepath.Join(t.TempDir(), "policies"), t.TempDir()
+	root := filepath.Join(engineDir, "lastgood")
 	log := hclog.NewNullLogger()
 	writePolicy(t, dir, "10-db.toml", goodPolicy)
 	writePolicy(t, dir, "20-web.toml", strings.ReplaceAll(goodPolicy, "db", "web"))
-	if s, _, err := loadWithFallback(dir, root, log); err != nil || s.Len() != 2 {
+	if s, _, err := loadWithFallback(dir, engineDir, log); err != nil || s.Len() != 2 {
 		t.Fatalf("load: %v", err)
 	}
 	entries, _ := os.ReadDir(root)
@@ -45,7 +46,7 @@ func TestLastGoodCopy(t *testing.T) {
 	}
 	// A broken edit: the copy stays in force, both policies.
 	writePolicy(t, dir, "20-web.toml", "[[policy]]\nname = \"web\nbroken")
-	s, _, err := loadWithFallback(dir, root, log)
+	s, _, err := loadWithFallback(dir, engineDir, log)
 	if err != nil || s.Len() != 2 {
 		t.Fatalf("fallback: %v (%v policies)", err, s)
 	}
@@ -53,11 +54,11 @@ func TestLastGoodCopy(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "20-web.toml")); err != nil {
 		t.Fatal(err)
 	}
-	if s, _, err := loadWithFallback(dir, root, log); err != nil || s.Len() != 1 {
+	if s, _, err := loadWithFallback(dir, engineDir, log); err != nil || s.Len() != 1 {
 		t.Fatalf("load after removal: %v", err)
 	}
 	writePolicy(t, dir, "10-db.toml", "broken = ")
-	if s, _, err := loadWithFallback(dir, root, log); err != nil || s.Len() != 1 {
+	if s, _, err := loadWithFallback(dir, engineDir, log); err != nil || s.Len() != 1 {
 		t.Fatalf("fallback to the new copy: %v", err)
 	}
 	entries, _ = os.ReadDir(root)
