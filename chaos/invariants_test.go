@@ -482,9 +482,6 @@ func (c *checker) rules(atts []*att) {
 		for _, a := range byID[id] {
 			if (ifName == "" || ifName == a.rec.IfName) && (network == "" || network == a.rec.Network) {
 				ok = true
-				if r.Table == "nat" && network != "" {
-					masq[a.key()] = true
-				}
 			}
 		}
 		if !ok {
@@ -500,7 +497,7 @@ func (c *checker) rules(atts []*att) {
 	}
 	// The bridge's masquerade: a member per container address in its
 	// network's weir-nat- set, the comment naming the attachment.
-	members, err := masqMembers()
+	members, err := setMembers("weir-nat-")
 	if err != nil {
 		c.add(kError, "%v", err)
 	}
@@ -519,15 +516,32 @@ func (c *checker) rules(atts []*att) {
 	}
 	for _, a := range atts {
 		if a.net != nil && a.net.Masq && !masq[a.key()] {
-			c.add(kMissing, "no masquerade of %s (ipMasq): no nat rule or weir-nat- set member names it", a.key())
+			c.add(kMissing, "no masquerade of %s (ipMasq): no weir-nat- set member names it", a.key())
+		}
+	}
+	// portmap's hairpin and localhost masquerade: members of the host's
+	// weir-hp- sets, the comment naming the attachment.
+	hostports, err := setMembers("weir-hp-")
+	if err != nil {
+		c.add(kError, "%v", err)
+	}
+	for _, m := range hostports {
+		network, id, ifName := m.owner()
+		ok := false
+		for _, a := range byID[id] {
+			ok = ok || (ifName == a.rec.IfName && network == a.rec.Network)
+		}
+		if !ok {
+			c.add(kLeak, "portmap member %s names %s, which has no such attachment", m, id)
 		}
 	}
 }
 
-// masqMembers returns the members of the host's masquerade sets (ipset
-// save: "add weir-nat-... ADDR comment "weir: net=N id=C if=I""), each as
-// a ruleLine whose Rule carries the comment, so owner() reads it.
-func masqMembers() ([]ruleLine, error) {
+// setMembers returns the members of the host's ipsets whose name starts
+// with prefix (ipset save: "add weir-nat-... ADDR comment "weir: net=N
+// id=C if=I""), each as a ruleLine whose Rule carries the comment, so
+// owner() reads it.
+func setMembers(prefix string) ([]ruleLine, error) {
 	out, err := exec.Command("ipset", "save").Output()
 	if err != nil {
 		return nil, fmt.Errorf("ipset save: %w", err)
@@ -535,7 +549,7 @@ func masqMembers() ([]ruleLine, error) {
 	var ms []ruleLine
 	for _, l := range strings.Split(string(out), "\n") {
 		f := strings.Fields(l)
-		if len(f) < 3 || f[0] != "add" || !strings.HasPrefix(f[1], "weir-nat-") {
+		if len(f) < 3 || f[0] != "add" || !strings.HasPrefix(f[1], prefix) {
 			continue
 		}
 		_, comment, _ := strings.Cut(l, " comment ")

@@ -501,9 +501,12 @@ func (h *crashHost) check(kept map[string]*crashKept) (problems, strays []string
 	for set, members := range crashIPSets(h.t) {
 		var mine []string
 		for _, m := range members {
-			if strings.HasPrefix(m, "10.123.") {
-				mine = append(mine, m)
-				if !ips[m] {
+			// A member's first part is its address (portmap's members
+			// are ADDR,PROTO:PORT[,ADDR]).
+			addr, _, _ := strings.Cut(m, ",")
+			if strings.HasPrefix(addr, "10.123.") {
+				mine = append(mine, addr)
+				if !ips[addr] {
 					bad("ipset %s holds %s, which no kept container has", set, m)
 				}
 			}

@@ -30,7 +30,7 @@ func (p *Plugin) Add(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 	if err != nil {
 		return nil, err
 	}
-	if err := setup(ctx, runner(), store{dir: c.StateDir}, pl, hostIfaces(c.prev), logger(env)); err != nil {
+	if err := setup(ctx, hostKernel(), store{dir: c.StateDir}, pl, hostIfaces(c.prev), logger(env)); err != nil {
 		return nil, err
 	}
 	return c.prev, nil
@@ -49,7 +49,7 @@ func logger(env *pluginkit.Env) hclog.Logger {
 // apply and is skipped with a warning, as the reference plugin does.
 func (c *config) plan(args *skel.CmdArgs, log hclog.Logger) (*plan, error) {
 	pl := &plan{
-		Network: c.Name, ContainerID: args.ContainerID, IfName: args.IfName,
+		Layout: layoutSets, Network: c.Name, ContainerID: args.ContainerID, IfName: args.IfName,
 		Mappings: c.mappings, SNAT: c.snat(),
 		ConditionsV4: c.ConditionsV4, ConditionsV6: c.ConditionsV6,
 	}
@@ -108,9 +108,10 @@ func hostIfaces(res *current.Result) []string {
 	return out
 }
 
-// setup writes pl's record and rules (writeRules) and lets connections
-// from 127.0.0.1 reach the container; any failure undoes all of it.
-func setup(ctx context.Context, run masq.Runner, st store, pl *plan, ifaces []string, log hclog.Logger) error {
+// setup writes pl's record, rules and set members (writeRules) and lets
+// connections from 127.0.0.1 reach the container; any failure undoes all
+// of it.
+func setup(ctx context.Context, k kernel, st store, pl *plan, ifaces []string, log hclog.Logger) error {
 	name := attachmentName(pl.Network, pl.ContainerID, pl.IfName)
 	lock, err := st.lock(ctx)
 	if err != nil {
@@ -122,14 +123,14 @@ func setup(ctx context.Context, run masq.Runner, st store, pl *plan, ifaces []st
 		log.Warn("ignoring an unreadable portmap record", "attachment", name, "error", err)
 		old = nil
 	}
-	touched, err := writeRules(ctx, run, st, pl, old, log)
+	touched, err := writeRules(ctx, k, st, pl, old, log)
 	if err != nil || len(touched) == 0 {
 		return err
 	}
 	fams := pl.families()
 	if pl.SNAT && slices.Contains(fams, masq.IPv4) {
 		if err := enableLocalnet(pl.addrs(masq.IPv4), ifaces); err != nil {
-			undoRules(ctx, run, st, pl, touched, log)
+			undoRules(ctx, k, st, pl, touched, log)
 			return pluginkit.Errorf(types.ErrInternal, "publishing ports of %s: %w", name, err)
 		}
 	}

@@ -12,8 +12,9 @@ import (
 	"github.com/weirnet/weir/plugins/pluginkit"
 )
 
-// Check verifies that the rules of the configuration's mappings for the
-// addresses in prevResult are in place, exactly, and that ADD's record is.
+// Check verifies that the rules and set members of the configuration's
+// mappings for the addresses in prevResult are in place, exactly, and that
+// ADD's record is.
 func (p *Plugin) Check(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) error {
 	c, err := loadConfig(args.StdinData)
 	if err != nil {
@@ -41,13 +42,17 @@ func (p *Plugin) Check(ctx context.Context, env *pluginkit.Env, args *skel.CmdAr
 	if rec == nil {
 		return pluginkit.Errorf(types.ErrInternal, "checking port mappings of %s: the portmap record is missing", name)
 	}
-	run := runner()
+	k := hostKernel()
 	for _, f := range fams {
-		t, err := readNat(ctx, run, f)
+		t, err := readNat(ctx, k.run, f)
 		if err != nil {
 			return kernelError("reading the "+f.String()+" nat table", err)
 		}
-		if err := verify(t, pl, f); err != nil {
+		err = verify(t, pl, f)
+		if err == nil {
+			err = k.checkMembers(pl, f)
+		}
+		if err != nil {
 			return pluginkit.Errorf(types.ErrInternal, "checking port mappings of %s: %w", name, err)
 		}
 	}
@@ -55,29 +60,35 @@ func (p *Plugin) Check(ctx context.Context, env *pluginkit.Env, args *skel.CmdAr
 }
 
 // verify compares family f's nat table with what setupBatch writes for pl:
-// the hooks, the jumps, and exactly the attachment's rules in its chains.
-// Rules are compared argument by argument, in any order, against what
-// iptables-save printed. The jump into the DNAT chain is only required to
-// exist: its conditions are the operator's text, which iptables-save may
-// print differently.
+// the hooks, the jump, exactly the attachment's rules in its DNAT chain,
+// and with snat the shared masquerade rules and the attachment's own (by
+// mark). Rules are compared argument by argument, in any order, against
+// what iptables-save printed. The jump into the DNAT chain is only
+// required to exist: its conditions are the operator's text, which
+// iptables-save may print differently. The set members are checkMembers'.
 func verify(t *masq.Table, pl *plan, f masq.Family) error {
 	for _, h := range hooks(pl.SNAT) {
 		if !hasJump(t, h.chain, h.args[len(h.args)-1]) {
 			return fmt.Errorf("%s %s has no jump to %s", f, h.chain, h.args[len(h.args)-1])
 		}
 	}
-	dnat, snat, jumps := pl.attachmentRules(f)
+	dnat, masqs, jumps := pl.attachmentRules(f)
 	for _, j := range jumps {
 		if !hasJump(t, j.chain, j.args[len(j.args)-1]) {
 			return fmt.Errorf("%s %s has no jump to %s", f, j.chain, j.args[len(j.args)-1])
 		}
 	}
-	dn, sn := pl.chains()
+	dn, _ := pl.chains()
 	if err := sameRules(t, f, dn, dnat); err != nil {
 		return err
 	}
-	if pl.SNAT {
-		return sameRules(t, f, sn, snat)
+	if !pl.SNAT {
+		return nil
+	}
+	for _, r := range catRules(masqRules(f), masqs) {
+		if !hasRule(t, r) {
+			return fmt.Errorf("%s rule \"-A %s %s\" is missing", f, r.chain, r.text())
+		}
 	}
 	return nil
 }

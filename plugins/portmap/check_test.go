@@ -1,6 +1,7 @@
 package portmap
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -12,7 +13,8 @@ import (
 func applied(t *testing.T, p *plan, f masq.Family) string {
 	t.Helper()
 	var lines []string
-	for _, l := range strings.Split(string(setupBatch(table(t, emptyNat), p, f)), "\n") {
+	b, _ := setupBatch(table(t, emptyNat), p, f, false)
+	for _, l := range strings.Split(string(b), "\n") {
 		switch {
 		case l == "*nat", l == "COMMIT", l == "":
 		case strings.HasPrefix(l, "-I "):
@@ -42,6 +44,13 @@ func TestVerify(t *testing.T) {
 		t.Errorf("verify of a reordered rule: %v", err)
 	}
 
+	// A rule by mark of another attachment in the shared chain is not
+	// this attachment's business.
+	other := golden.Replace("-A WEIR-HOSTPORTS-MASQ -d 10.22.0.6/32 -m mark --mark 0x2000/0x2000 -m comment --comment $C2 -j MASQUERADE\n")
+	if err := verify(table(t, strings.Replace(save, "COMMIT", other+"COMMIT", 1)), p, masq.IPv4); err != nil {
+		t.Errorf("verify with another attachment's rule in the shared chain: %v", err)
+	}
+
 	cases := []struct {
 		name, from, to, want string
 	}{
@@ -50,8 +59,10 @@ func TestVerify(t *testing.T) {
 		{"extra rule", dnat + "\n", dnat + "\n" + golden.Replace("-A $DN -p tcp -m tcp --dport 1 -j DNAT --to-destination 10.22.0.9:1\n"),
 			golden.Replace("ipv4 nat chain $DN has 1 rule(s) portmap did not write")},
 		{"missing hook", `-A OUTPUT -m addrtype`, `-A INPUT -m addrtype`, "ipv4 OUTPUT has no jump to WEIR-HOSTPORTS"},
-		{"missing jump", golden.Replace("-A WEIR-HOSTPORTS-MASQ -m comment --comment $C -j $SN\n"), "",
-			golden.Replace("ipv4 WEIR-HOSTPORTS-MASQ has no jump to $SN")},
+		{"missing masquerade hook", `-A POSTROUTING -m comment`, `-A INPUT -m comment`, "ipv4 POSTROUTING has no jump to WEIR-HOSTPORTS-MASQ"},
+		{"missing jump", golden.Replace("-A WEIR-HOSTPORTS -m addrtype ! --src-type LOCAL -m comment --comment $C -j $DN\n"), "",
+			golden.Replace("ipv4 WEIR-HOSTPORTS has no jump to $DN")},
+		{"missing shared masquerade rule", localRule4 + "\n", "", `ipv4 rule "` + localRule4 + `" is missing`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -64,5 +75,50 @@ func TestVerify(t *testing.T) {
 				t.Errorf("verify: %v\nwant: %s", err, c.want)
 			}
 		})
+	}
+}
+
+func TestVerifyMarked(t *testing.T) {
+	mark := 13
+	p := basePlan([]mapping{web}, "10.22.0.5")
+	p.MarkMasqBit = &mark
+	save := applied(t, p, masq.IPv4)
+	if err := verify(table(t, save), p, masq.IPv4); err != nil {
+		t.Fatalf("verify of freshly applied rules: %v\n%s", err, save)
+	}
+	byMark := golden.Replace("-A WEIR-HOSTPORTS-MASQ -d 10.22.0.5/32 -m mark --mark 0x2000/0x2000 -m comment --comment $C -j MASQUERADE")
+	err := verify(table(t, strings.Replace(save, byMark+"\n", "", 1)), p, masq.IPv4)
+	if want := `ipv4 rule "` + byMark + `" is missing`; err == nil || err.Error() != want {
+		t.Errorf("verify without the rule by mark: %v, want %s", err, want)
+	}
+}
+
+func TestCheckMembers(t *testing.T) {
+	run := newFakeNat()
+	p := basePlan([]mapping{web}, "10.22.0.5")
+	k := run.kernel()
+	if err := k.checkMembers(p, masq.IPv4); err == nil || err.Error() != "ipv4 ipset weir-hp-hairpin4 is missing" {
+		t.Errorf("without sets: %v", err)
+	}
+	if err := k.addSlow(context.Background(), p, masq.IPv4); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.checkMembers(p, masq.IPv4); err != nil {
+		t.Errorf("after ADD: %v", err)
+	}
+	other := c2(web)
+	other.Addrs = p.Addrs
+	if err := k.addMembers(other, masq.IPv4); err != nil {
+		t.Fatal(err)
+	}
+	want := `10.22.0.5,tcp:80,10.22.0.5 is in ipset weir-hp-hairpin4 for "weir: net=net1 id=c2 if=eth0", not for "weir: net=net1 id=c1 if=eth0"`
+	if err := k.checkMembers(p, masq.IPv4); err == nil || err.Error() != want {
+		t.Errorf("with the member taken over: %v\nwant: %s", err, want)
+	}
+	if err := k.delMembers(other, masq.IPv4); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.checkMembers(p, masq.IPv4); err == nil || err.Error() != "10.22.0.5,tcp:80,10.22.0.5 is not in ipset weir-hp-hairpin4" {
+		t.Errorf("with the member gone: %v", err)
 	}
 }

@@ -11,12 +11,13 @@ import (
 
 // Del removes the attachment's port mappings. It needs neither prevResult
 // nor runtimeConfig (and does not validate them, so the rollback of a
-// refused ADD succeeds): the chains are named after the attachment, and the
-// record says which families have them and, in the common case, exactly
-// which rules to delete, without reading the nat table (removeRules).
-// Without a record both families are searched. Missing chains and a missing
-// record are success; the record is removed only once the rules are gone,
-// so a failed DEL can be retried.
+// refused ADD succeeds): the chains are named after the attachment, its
+// rules and set members carry its comment, and the record says which
+// families have them and, in the common case, exactly which rules and
+// members to delete, without reading the nat table or listing a set
+// (removeRules). Without a record both families are searched. Missing
+// chains, members and a missing record are success; the record is removed
+// only once the rules are gone, so a failed DEL can be retried.
 func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) error {
 	c, err := loadConfig(args.StdinData)
 	if err != nil {
@@ -44,7 +45,7 @@ func (p *Plugin) Del(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs
 	if old != nil {
 		fams = old.families()
 	}
-	if err := removeRules(ctx, runner(), st, c.Name, args.ContainerID, args.IfName, old, fams, log); err != nil {
+	if err := removeRules(ctx, hostKernel(), st, c.Name, args.ContainerID, args.IfName, old, fams, log); err != nil {
 		return pluginkit.Errorf(types.ErrInternal, "removing port mappings of %s: %w", name, err)
 	}
 	flushUDP(old, fams, log)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,31 +24,42 @@ var hookLines = []string{
 	`-A POSTROUTING -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ`,
 }
 
-// publishedOnce fails the test unless both families have each hook once
-// and exactly one set of c's rules, for host port port only.
+// publishedOnce fails the test unless both families have each hook and
+// shared masquerade rule once, exactly one set of c's rules, for host port
+// port only, and c's hairpin members.
 func publishedOnce(t *testing.T, l *lab, c *ctr, port int) {
 	t.Helper()
 	dn, sn := portmap.Chains(l.name, c.id, "eth0")
 	for _, v6 := range []bool{false, true} {
 		r := nat(t, v6)
-		for _, h := range hookLines {
+		shared := append(slices.Clone(hookLines), masqRule4, localRule4)
+		if v6 {
+			shared = append(slices.Clone(hookLines), masqRule6)
+		}
+		for _, h := range shared {
 			if n := r.Count(h); n != 1 {
-				t.Errorf("%d copies of the hook %q (v6 %v), want 1:\n%s", n, h, v6, r)
+				t.Errorf("%d copies of the shared rule %q (v6 %v), want 1:\n%s", n, h, v6, r)
 			}
 		}
 		for _, w := range []struct {
 			line string
 			n    int
-		}{{"-j " + dn, 1}, {"-j " + sn, 1}, {"-A " + dn + " ", 1}, {fmt.Sprintf("--dport %d ", port), 1}} {
+		}{{"-j " + dn, 1}, {sn, 0}, {"-A " + dn + " ", 1}, {fmt.Sprintf("--dport %d ", port), 1}} {
 			if got := r.Count(w.line); got != w.n {
 				t.Errorf("%d lines with %q (v6 %v), want %d:\n%s", got, w.line, v6, w.n, r)
 			}
 		}
 	}
+	for set, want := range map[string]string{portmap.HairpinSet4: c.ip4 + ",tcp:80," + c.ip4, portmap.HairpinSet6: c.ip6 + ",tcp:80," + c.ip6} {
+		if got := members(t, set, l.name, c.id); len(got) != 1 || got[0] != want {
+			t.Errorf("members of %s for %s: %v, want [%s]", set, c.id, got, want)
+		}
+	}
 }
 
 // noChainsLeft fails the test if either family's nat table has a chain
-// other than the built-in ones, or a line naming weir.
+// other than the built-in ones, or a line naming weir, or weir has an
+// ipset.
 func noChainsLeft(t *testing.T) {
 	t.Helper()
 	for _, v6 := range []bool{false, true} {

@@ -15,20 +15,20 @@ import (
 var quiet = hclog.NewNullLogger()
 
 // addRules is ADD without the host side (route_localnet, conntrack): the
-// record and the rules.
-func addRules(t *testing.T, run masq.Runner, st store, p *plan) {
+// record, the rules and the members.
+func addRules(t *testing.T, run *fakeNat, st store, p *plan) {
 	t.Helper()
 	old, err := st.load(p.Network, p.ContainerID, p.IfName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := writeRules(context.Background(), run, st, p, old, quiet); err != nil {
+	if _, err := writeRules(context.Background(), run.kernel(), st, p, old, quiet); err != nil {
 		t.Fatalf("ADD of %s: %v", p.ContainerID, err)
 	}
 }
 
 // delRules is DEL without the host side.
-func delRules(t *testing.T, run masq.Runner, st store, id string) {
+func delRules(t *testing.T, run *fakeNat, st store, id string) {
 	t.Helper()
 	old, err := st.load("net1", id, "eth0")
 	if err != nil {
@@ -38,7 +38,7 @@ func delRules(t *testing.T, run masq.Runner, st store, id string) {
 	if old != nil {
 		fams = old.families()
 	}
-	if err := removeRules(context.Background(), run, st, "net1", id, "eth0", old, fams, quiet); err != nil {
+	if err := removeRules(context.Background(), run.kernel(), st, "net1", id, "eth0", old, fams, quiet); err != nil {
 		t.Fatalf("DEL of %s: %v", id, err)
 	}
 	if err := st.remove("net1", id, "eth0"); err != nil {
@@ -46,27 +46,23 @@ func delRules(t *testing.T, run masq.Runner, st store, id string) {
 	}
 }
 
-// reference is the table the save-based batches make of plans, added in
-// order on an empty host: what the fast batches must leave too.
+// reference is the table and sets the save-based path (addSlow) makes of
+// plans, added in order on an empty host: what the fast path must leave
+// too.
 func reference(t *testing.T, plans ...*plan) *fakeNat {
 	t.Helper()
 	f := newFakeNat()
 	for _, p := range plans {
 		for _, fam := range p.families() {
-			save, _ := f.Save(context.Background(), fam)
-			tb, err := masq.ParseNat(save)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Restore(context.Background(), fam, setupBatch(tb, p, fam)); err != nil {
-				t.Fatalf("reference batch of %s: %v", p.ContainerID, err)
+			if err := f.kernel().addSlow(context.Background(), p, fam); err != nil {
+				t.Fatalf("reference ADD of %s: %v", p.ContainerID, err)
 			}
 		}
 	}
 	return f
 }
 
-// sameTables fails the test unless got's tables are want's.
+// sameTables fails the test unless got's tables and sets are want's.
 func sameTables(t *testing.T, what string, got, want *fakeNat) {
 	t.Helper()
 	for _, fam := range bothFamilies() {
@@ -74,17 +70,27 @@ func sameTables(t *testing.T, what string, got, want *fakeNat) {
 			t.Errorf("%s, %s table:\n%s\nwant:\n%s", what, fam, g, w)
 		}
 	}
-}
-
-func expectForks(t *testing.T, what string, f *fakeNat, saves, restores int) {
-	t.Helper()
-	batches := strings.Join(f.restores, "")
-	if s, r := f.forks(); s != saves || r != restores {
-		t.Errorf("%s: %d saves and %d restores, want %d and %d; batches:\n%s", what, s, r, saves, restores, batches)
+	if g, w := got.setDump(), want.setDump(); g != w {
+		t.Errorf("%s, sets:\n%s\nwant:\n%s", what, g, w)
 	}
 }
 
-// c2 is another attachment of net1 (chains $DN2/$SN2).
+// expectForks fails the test unless f saw saves saves and restores
+// restores since the last count, and reset the counts. No path that
+// expects no save may list a set either.
+func expectForks(t *testing.T, what string, f *fakeNat, saves, restores int) {
+	t.Helper()
+	batches := strings.Join(f.restores, "")
+	lists, ops := f.lists, strings.Join(f.setOps, "\n")
+	if s, r := f.forks(); s != saves || r != restores {
+		t.Errorf("%s: %d saves and %d restores, want %d and %d; batches:\n%s", what, s, r, saves, restores, batches)
+	}
+	if saves == 0 && lists > 0 {
+		t.Errorf("%s: %d set listings, want none; set calls:\n%s", what, lists, ops)
+	}
+}
+
+// c2 is another attachment of net1 (chain $DN2).
 func c2(ms ...mapping) *plan {
 	p := basePlan(ms, "10.22.0.6")
 	p.ContainerID = "c2"
@@ -94,47 +100,42 @@ func c2(ms ...mapping) *plan {
 var web2 = mapping{HostPort: 9090, ContainerPort: 90, Protocol: "tcp"}
 
 func TestFreshBatchGolden(t *testing.T) {
-	hooks := `-I PREROUTING 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
-`
-	masqHook := `-I POSTROUTING 1 -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ
-`
+	masq4 := "-A WEIR-HOSTPORTS-MASQ -m set --match-set weir-hp-hairpin4 src,dst,dst -m comment --comment \"weir: portmap\" -j MASQUERADE\n" +
+		"-A WEIR-HOSTPORTS-MASQ -s 127.0.0.1/32 -m set --match-set weir-hp-local4 dst,dst -m comment --comment \"weir: portmap\" -j MASQUERADE\n"
 	rules := `-A $DN -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80
--A $SN -s 10.22.0.5/32 -d 10.22.0.5/32 -p tcp -m tcp --dport 80 -m comment --comment $C -j MASQUERADE
--A $SN -s 127.0.0.1/32 -d 10.22.0.5/32 -p tcp -m tcp --dport 80 -m comment --comment $C -j MASQUERADE
 -A WEIR-HOSTPORTS -m comment --comment $C -j $DN
--A WEIR-HOSTPORTS-MASQ -m comment --comment $C -j $SN
 `
 	noSnat := func() *plan { p := basePlan([]mapping{web}, "10.22.0.5"); p.SNAT = false; return p }
 	cases := []struct {
-		name  string
-		plan  *plan
-		inUse sharedChains
-		want  string
+		name                    string
+		plan                    *plan
+		hostportsInUse, newMasq bool
+		want                    string
 	}{{
-		name: "first attachment: the shared chains and hooks are created",
-		plan: basePlan([]mapping{web}, "10.22.0.5"),
-		want: "*nat\n-N WEIR-HOSTPORTS\n-N WEIR-HOSTPORTS-MASQ\n-N $DN\n-N $SN\n" + hooks + masqHook + rules + "COMMIT\n",
+		name:    "first attachment: the shared chains, hooks and rules are created",
+		plan:    basePlan([]mapping{web}, "10.22.0.5"),
+		newMasq: true,
+		want:    "*nat\n-N WEIR-HOSTPORTS\n-N WEIR-HOSTPORTS-MASQ\n-N $DN\n" + hookLines + masqHookLine + masq4 + rules + "COMMIT\n",
 	}, {
-		name:  "shared chains in use: only appended to",
-		plan:  basePlan([]mapping{web}, "10.22.0.5"),
-		inUse: sharedChains{hostports: true, masq: true},
-		want:  "*nat\n-N $DN\n-N $SN\n" + rules + "COMMIT\n",
+		name:           "shared chains in use: only the DNAT chain and its jump",
+		plan:           basePlan([]mapping{web}, "10.22.0.5"),
+		hostportsInUse: true,
+		want:           "*nat\n-N $DN\n" + rules + "COMMIT\n",
 	}, {
-		name:  "only attachments without snat so far: the masquerade chain is created",
-		plan:  basePlan([]mapping{web}, "10.22.0.5"),
-		inUse: sharedChains{hostports: true},
-		want:  "*nat\n-N WEIR-HOSTPORTS-MASQ\n-N $DN\n-N $SN\n" + masqHook + rules + "COMMIT\n",
+		name:           "only attachments without snat so far: the masquerade chain is created",
+		plan:           basePlan([]mapping{web}, "10.22.0.5"),
+		hostportsInUse: true,
+		newMasq:        true,
+		want:           "*nat\n-N WEIR-HOSTPORTS-MASQ\n-N $DN\n" + masqHookLine + masq4 + rules + "COMMIT\n",
 	}, {
-		name: "snat off",
-		plan: noSnat(),
-		want: "*nat\n-N WEIR-HOSTPORTS\n-N $DN\n" + hooks +
-			"-A $DN -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80\n" +
-			"-A WEIR-HOSTPORTS -m comment --comment $C -j $DN\nCOMMIT\n",
+		name:    "snat off: no masquerade chain, whatever the sets say",
+		plan:    noSnat(),
+		newMasq: true,
+		want:    "*nat\n-N WEIR-HOSTPORTS\n-N $DN\n" + hookLines + rules + "COMMIT\n",
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got, want := string(freshBatch(c.plan, masq.IPv4, c.inUse)), golden.Replace(c.want); got != want {
+			if got, want := string(freshBatch(c.plan, masq.IPv4, c.hostportsInUse, c.newMasq)), golden.Replace(c.want); got != want {
 				t.Errorf("batch:\n%s\nwant:\n%s", got, want)
 			}
 		})
@@ -146,24 +147,35 @@ func TestKnownTeardownBatchGolden(t *testing.T) {
 	p.ConditionsV4 = []string{"!", "-d", "192.0.2.0/24"}
 	own := `*nat
 -D WEIR-HOSTPORTS ! -d 192.0.2.0/24 -m comment --comment $C -j $DN
--D WEIR-HOSTPORTS-MASQ -m comment --comment $C -j $SN
 -F $DN
 -X $DN
--F $SN
--X $SN
 `
-	if got, want := string(knownTeardownBatch(p, masq.IPv4, sharedChains{true, true})), golden.Replace(own+"COMMIT\n"); got != want {
+	if got, want := string(knownTeardownBatch(p, masq.IPv4, false, false)), golden.Replace(own+"COMMIT\n"); got != want {
 		t.Errorf("with other attachments:\n%s\nwant:\n%s", got, want)
 	}
 	last := own + `-D PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
 -D OUTPUT -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
 -X WEIR-HOSTPORTS
+-D WEIR-HOSTPORTS-MASQ -m set --match-set weir-hp-hairpin4 src,dst,dst -m comment --comment "weir: portmap" -j MASQUERADE
+-D WEIR-HOSTPORTS-MASQ -s 127.0.0.1/32 -m set --match-set weir-hp-local4 dst,dst -m comment --comment "weir: portmap" -j MASQUERADE
 -D POSTROUTING -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ
 -X WEIR-HOSTPORTS-MASQ
 COMMIT
 `
-	if got, want := string(knownTeardownBatch(p, masq.IPv4, sharedChains{})), golden.Replace(last); got != want {
+	if got, want := string(knownTeardownBatch(p, masq.IPv4, true, true)), golden.Replace(last); got != want {
 		t.Errorf("the last attachment:\n%s\nwant:\n%s", got, want)
+	}
+	mark := 13
+	p.MarkMasqBit = &mark
+	marked := `*nat
+-D WEIR-HOSTPORTS ! -d 192.0.2.0/24 -m comment --comment $C -j $DN
+-D WEIR-HOSTPORTS-MASQ -d 10.22.0.5/32 -m mark --mark 0x2000/0x2000 -m comment --comment $C -j MASQUERADE
+-F $DN
+-X $DN
+COMMIT
+`
+	if got, want := string(knownTeardownBatch(p, masq.IPv4, false, false)), golden.Replace(marked); got != want {
+		t.Errorf("with markMasqBit:\n%s\nwant:\n%s", got, want)
 	}
 }
 

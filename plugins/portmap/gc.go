@@ -13,9 +13,10 @@ import (
 )
 
 // GC removes the network's attachments that are not among the valid ones:
-// those it has records of, and those whose chains' comments name the
-// network (a record lost, or never written). Per family: one save, and one
-// restore when anything is stale. Records are removed once their rules are.
+// those it has records of, and those whose rules' or set members' comments
+// name the network (a record lost, or never written). Per family: a
+// listing of each set, one save, and one restore when anything is stale.
+// Records are removed once their rules are.
 func (p *Plugin) GC(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs) error {
 	c, err := loadConfig(args.StdinData)
 	if err != nil {
@@ -23,11 +24,19 @@ func (p *Plugin) GC(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs)
 	}
 	log := logger(env)
 	keep := map[string]bool{}
+	keepComments := map[string]bool{}
 	validKey := map[[2]string]bool{}
 	for _, a := range c.ValidAttachments {
 		dn, sn := Chains(c.Name, a.ContainerID, a.IfName)
 		keep[dn], keep[sn] = true, true
+		keepComments[masq.Attachment{Network: c.Name, ContainerID: a.ContainerID, IfName: a.IfName}.Comment()] = true
 		validKey[[2]string{a.ContainerID, a.IfName}] = true
+	}
+	// Members and the rules by mark are found by their comment: an
+	// attachment's of this network, and not a valid one's.
+	staleComment := func(comment string) bool {
+		n, ok := masq.CommentNetwork(comment)
+		return ok && n == c.Name && comment != sharedComment && !keepComments[comment]
 	}
 	st := store{dir: c.StateDir}
 	lock, err := st.lock(ctx)
@@ -50,10 +59,10 @@ func (p *Plugin) GC(ctx context.Context, env *pluginkit.Env, args *skel.CmdArgs)
 		recChains = append(recChains, dn, sn)
 	}
 	pick := func(t *masq.Table) []string { return append(staleChains(t, c.Name, keep), recChains...) }
-	run := runner()
+	k := hostKernel()
 	var errs []error
 	for _, f := range bothFamilies() {
-		if err := removeChains(ctx, run, f, pick); err != nil {
+		if err := k.removeSlow(ctx, f, pick, staleComment); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))
 		}
 	}

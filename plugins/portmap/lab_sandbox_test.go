@@ -240,7 +240,8 @@ func (l *lab) leases() []string {
 	return out
 }
 
-// weirNat returns every line of both families' nat tables that names weir.
+// weirNat returns every line of both families' nat tables that names
+// weir, and every ipset of weir's with its members.
 func weirNat(t *testing.T) []string {
 	t.Helper()
 	var out []string
@@ -249,6 +250,35 @@ func weirNat(t *testing.T) []string {
 			if strings.Contains(strings.ToLower(l), "weir") {
 				out = append(out, tool+": "+l)
 			}
+		}
+	}
+	for _, l := range ipsetSave(t) {
+		if strings.Contains(l, " weir-") {
+			out = append(out, "ipset: "+l)
+		}
+	}
+	return out
+}
+
+// ipsetSave returns the lines of `ipset save`.
+func ipsetSave(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("ipset", "save").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ipset save: %v: %s", err, out)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+// members returns the members of portmap's set name that carry c's
+// comment on network net, as `ipset save` prints them ("ADDR,tcp:80,ADDR").
+func members(t *testing.T, set, network, id string) []string {
+	t.Helper()
+	comment := fmt.Sprintf(`comment "weir: net=%s id=%s if=eth0"`, network, id)
+	var out []string
+	for _, l := range ipsetSave(t) {
+		if rest, ok := strings.CutPrefix(l, "add "+set+" "); ok && strings.HasSuffix(rest, " "+comment) {
+			out = append(out, strings.TrimSuffix(rest, " "+comment))
 		}
 	}
 	return out

@@ -46,6 +46,14 @@ func TestGC(t *testing.T) {
 			t.Errorf("GC touched the valid attachment (v6 %v):\n%s", v6, r)
 		}
 	}
+	for _, set := range []string{portmap.HairpinSet4, portmap.LocalSet4, portmap.HairpinSet6} {
+		if m := members(t, set, l.name, "gone"); len(m) != 0 {
+			t.Errorf("GC left the stale attachment's members of %s: %v", set, m)
+		}
+		if m := members(t, set, l.name, "keep"); len(m) != 1 {
+			t.Errorf("members of %s of the valid attachment after GC: %v", set, m)
+		}
+	}
 	if recs := l.records(); len(recs) != 1 || recs[0] != l.name+"/keep:eth0.json" {
 		t.Errorf("records after GC: %v", recs)
 	}
@@ -129,9 +137,11 @@ func TestSnatOptions(t *testing.T) {
 
 	l := newLab(t, "1.1.0", 42, `,"markMasqBit":13`, false)
 	c := l.add("marked", web)
-	_, sn := portmap.Chains(l.name, c.id, "eth0")
-	if r := nat(t, false); !r.Has("-A "+sn+" -d "+c.ip4+"/32 -m mark --mark 0x2000/0x2000 ") || !r.Has("-j MARK --set-xmark 0x2000/0x2000") {
+	if r := nat(t, false); !r.Has("-A WEIR-HOSTPORTS-MASQ -d "+c.ip4+"/32 -m mark --mark 0x2000/0x2000 ") || !r.Has("-j MARK --set-xmark 0x2000/0x2000") {
 		t.Errorf("no mark rules:\n%s", r)
+	}
+	if m := members(t, portmap.HairpinSet4, l.name, c.id); len(m) != 0 {
+		t.Errorf("members of an attachment masquerading by mark: %v", m)
 	}
 	reach(t, "hairpin by mark", c.ns, hp(l.gw4, 8080), "marked saw "+l.gw4)
 	reach(t, "127.0.0.1 by mark", nil, hp("127.0.0.1", 8080), "marked saw "+l.gw4)
@@ -145,6 +155,11 @@ func TestSnatOptions(t *testing.T) {
 	c = l.add("plain", web)
 	if r := nat(t, false); r.Has("WEIR-SN-") || r.Has("WEIR-HOSTPORTS-MASQ") {
 		t.Errorf("masquerade rules with snat off:\n%s", r)
+	}
+	for _, l := range ipsetSave(t) {
+		if strings.Contains(l, portmap.SetPrefix) {
+			t.Errorf("portmap's ipsets with snat off: %s", l)
+		}
 	}
 	reach(t, "outside with snat off", out, hp(hostIP4, 8080), "plain saw "+outIP4)
 	noReach(t, "hairpin with snat off", c.ns, hp(l.gw4, 8080))
@@ -161,5 +176,40 @@ func TestStatus(t *testing.T) {
 	l := newLab(t, "1.1.0", 44, "", false)
 	if _, err := l.invoke("STATUS", "", l.portmapConf("")); err != nil {
 		t.Errorf("STATUS with the iptables tools installed: %v", err)
+	}
+}
+
+// Hairpin and localhost connections are masqueraded because the
+// attachment's members are in the sets: with them deleted by hand the
+// connections fail (the reply would bypass the host's translation), and
+// with them back they work again.
+func TestMasqueradeIsSetMembership(t *testing.T) {
+	sandbox.Require(t)
+	l := newLab(t, "1.1.0", 45, "", false)
+	c := l.add("member", web)
+	comment := fmt.Sprintf("weir: net=%s id=%s if=eth0", l.name, c.id)
+	cases := []struct {
+		what, set, member, from, to, want string
+	}{
+		{"hairpin", portmap.HairpinSet4, c.ip4 + ",tcp:80," + c.ip4, "ctr", hp(l.gw4, 8080), "member saw " + l.gw4},
+		{"127.0.0.1", portmap.LocalSet4, c.ip4 + ",tcp:80", "host", hp("127.0.0.1", 8080), "member saw " + l.gw4},
+		{"IPv6 hairpin", portmap.HairpinSet6, c.ip6 + ",tcp:80," + c.ip6, "ctr", hp(l.gw6, 8080), "member saw " + l.gw6},
+	}
+	for _, k := range cases {
+		from := c.ns
+		if k.from == "host" {
+			from = nil
+		}
+		reach(t, k.what+" with the member", from, k.to, k.want)
+		sh(t, "", "ipset", "del", k.set, k.member)
+		noReach(t, k.what+" without the member", from, k.to)
+		sh(t, "", "ipset", "add", k.set, k.member, "comment", comment)
+		reach(t, k.what+" with the member back", from, k.to, k.want)
+	}
+	if err := l.detach(c); err != nil {
+		t.Fatal(err)
+	}
+	if left := weirNat(t); len(left) > 0 {
+		t.Errorf("left:\n%s", strings.Join(left, "\n"))
 	}
 }

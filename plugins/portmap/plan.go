@@ -1,14 +1,22 @@
 package portmap
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/weirnet/weir/plugins/internal/masq"
 )
 
+// layoutSets marks a record of an attachment whose hairpin and localhost
+// masquerade are set members (sets.go). A record without it (Layout 0) is
+// an older weir's, whose attachment may still have its own masquerade
+// chain (SNATPrefix): DEL removes such an attachment from iptables-save.
+const layoutSets = 2
+
 // plan is everything one attachment's rules are rendered from. It is also
 // the record state.go keeps, so DEL and GC see what ADD applied.
 type plan struct {
+	Layout       int          `json:"layout,omitempty"`
 	Network      string       `json:"network"`
 	ContainerID  string       `json:"containerID"`
 	IfName       string       `json:"ifName"`
@@ -24,7 +32,28 @@ func (p *plan) attachment() masq.Attachment {
 	return masq.Attachment{Network: p.Network, ContainerID: p.ContainerID, IfName: p.IfName}
 }
 
-func (p *plan) chains() (dn, sn string) { return Chains(p.Network, p.ContainerID, p.IfName) }
+// chains returns the attachment's DNAT chain and the name of the masquerade
+// chain an older weir gave it.
+func (p *plan) chains() (dn, legacySN string) { return Chains(p.Network, p.ContainerID, p.IfName) }
+
+// comment is the comment of the attachment's rules and set members.
+func (p *plan) comment() string { return p.attachment().Comment() }
+
+// marked reports whether hairpin and localhost traffic is masqueraded by
+// mark (markMasqBit) rather than by set membership.
+func (p *plan) marked() bool {
+	b := p.MarkMasqBit
+	return p.SNAT && b != nil && *b >= 0 && *b <= 31
+}
+
+// mark returns the markMasqBit match, "" without one.
+func (p *plan) mark() string {
+	if !p.marked() {
+		return ""
+	}
+	v := uint32(1) << *p.MarkMasqBit
+	return fmt.Sprintf("%#x/%#x", v, v)
+}
 
 func familyOf(a netip.Addr) masq.Family {
 	if a.Is4() {

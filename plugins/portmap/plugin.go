@@ -8,12 +8,13 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/weirnet/weir/plugins/internal/ipset"
 	"github.com/weirnet/weir/plugins/internal/masq"
 	"github.com/weirnet/weir/plugins/pluginkit"
 )
 
 // Plugin is the portmap plugin. It holds nothing: every call reads its
-// configuration, the host's nat tables and its records afresh.
+// configuration, the host's nat tables, ipsets and its records afresh.
 type Plugin struct{}
 
 var _ pluginkit.Plugin = (*Plugin)(nil)
@@ -24,8 +25,9 @@ func New() *Plugin { return &Plugin{} }
 // bothFamilies returns the address families portmap writes, IPv4 first.
 func bothFamilies() []masq.Family { return []masq.Family{masq.IPv4, masq.IPv6} }
 
-// runner returns the iptables tools portmap drives.
-func runner() masq.Runner { return masq.ExecRunner{} }
+// hostKernel returns the host's kernel as portmap changes it: the
+// iptables tools and the ipsets over netlink.
+func hostKernel() kernel { return kernel{run: masq.ExecRunner{}, sets: ipset.Netlink{}} }
 
 // readNat reads family f's nat table.
 func readNat(ctx context.Context, run masq.Runner, f masq.Family) (*masq.Table, error) {
@@ -34,25 +36,6 @@ func readNat(ctx context.Context, run masq.Runner, f masq.Family) (*masq.Table, 
 		return nil, err
 	}
 	return masq.ParseNat(data)
-}
-
-// removeChains removes from family f the attachment chains pick chooses,
-// the rules jumping to them and any shared chain left empty: one save, and
-// one restore when there is something to remove. A family whose tools are
-// not installed has nothing to remove.
-func removeChains(ctx context.Context, run masq.Runner, f masq.Family, pick func(*masq.Table) []string) error {
-	t, err := readNat(ctx, run, f)
-	if errors.Is(err, masq.ErrNotInstalled) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	batch := teardownBatch(t, pick(t))
-	if batch == nil {
-		return nil
-	}
-	return run.Restore(ctx, f, batch)
 }
 
 // Status reports code 50 when an iptables tool portmap runs is missing.

@@ -3,6 +3,7 @@ package portmap_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,6 +25,13 @@ func chainingVersions() []string {
 	}
 	return out
 }
+
+// The shared masquerade rules as iptables-save prints them.
+const (
+	masqRule4  = `-A WEIR-HOSTPORTS-MASQ -m set --match-set weir-hp-hairpin4 src,dst,dst -m comment --comment "weir: portmap" -j MASQUERADE`
+	localRule4 = `-A WEIR-HOSTPORTS-MASQ -s 127.0.0.1/32 -m set --match-set weir-hp-local4 dst,dst -m comment --comment "weir: portmap" -j MASQUERADE`
+	masqRule6  = `-A WEIR-HOSTPORTS-MASQ -m set --match-set weir-hp-hairpin6 src,dst,dst -m comment --comment "weir: portmap" -j MASQUERADE`
+)
 
 // The published ports of the main scenario.
 var published = []chain.PortMapping{
@@ -59,7 +67,7 @@ func TestPublishedPorts(t *testing.T) {
 			if c.ip4 == "" || c.ip6 == "" || len(c.res.Interfaces) != 3 {
 				t.Fatalf("portmap did not pass the bridge's dual-stack result on: %+v", c.res)
 			}
-			dn, sn := portmap.Chains(l.name, c.id, "eth0")
+			dn, _ := portmap.Chains(l.name, c.id, "eth0")
 			comment := fmt.Sprintf(`-m comment --comment "weir: net=%s id=%s if=eth0"`, l.name, c.id)
 			v4, v6 := nat(t, false), nat(t, true)
 			for _, w := range []struct {
@@ -69,16 +77,38 @@ func TestPublishedPorts(t *testing.T) {
 				{v4, "-A " + dn + " -p tcp -m tcp --dport 8080 " + comment + " -j DNAT --to-destination " + c.ip4 + ":80"},
 				{v4, "-A " + dn + " -p udp -m udp --dport 5300 " + comment + " -j DNAT --to-destination " + c.ip4 + ":53"},
 				{v4, "-A " + dn + " -d " + hostIP4 + "/32 -p tcp -m tcp --dport 8081 " + comment + " -j DNAT --to-destination " + c.ip4 + ":80"},
-				{v4, "-A " + sn + " -s 127.0.0.1/32 -d " + c.ip4 + "/32 -p tcp -m tcp --dport 80 " + comment + " -j MASQUERADE"},
+				{v4, masqRule4},
+				{v4, localRule4},
 				{v4, "-A WEIR-HOSTPORTS " + comment + " -j " + dn},
 				{v4, `-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS`},
 				{v4, `-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS`},
 				{v4, `-A POSTROUTING -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ`},
 				{v6, "-A " + dn + " -p tcp -m tcp --dport 8080 " + comment + " -j DNAT --to-destination [" + c.ip6 + "]:80"},
-				{v6, "-A " + sn + " -s " + c.ip6 + "/128 -d " + c.ip6 + "/128 -p tcp -m tcp --dport 80 " + comment + " -j MASQUERADE"},
+				{v6, masqRule6},
 			} {
 				if n := w.rules.Count(w.line); n != 1 {
 					t.Errorf("%d copies of %q in:\n%s", n, w.line, w.rules)
+				}
+			}
+			// Two rules of the attachment's in each family: its jump
+			// and DNAT rules; hairpin and localhost are set members.
+			for _, r := range []sandbox.Rules{v4, v6} {
+				if n := r.Count(comment); n != 1+r.Count("-A "+dn+" ") {
+					t.Errorf("%d rules name the attachment, want its jump and DNAT rules:\n%s", n, r)
+				}
+			}
+			for _, w := range []struct {
+				set  string
+				want []string
+			}{
+				{portmap.HairpinSet4, []string{c.ip4 + ",tcp:80," + c.ip4, c.ip4 + ",udp:53," + c.ip4}},
+				{portmap.LocalSet4, []string{c.ip4 + ",tcp:80", c.ip4 + ",udp:53"}},
+				{portmap.HairpinSet6, []string{c.ip6 + ",tcp:80," + c.ip6, c.ip6 + ",udp:53," + c.ip6}},
+			} {
+				got := members(t, w.set, l.name, c.id)
+				slices.Sort(got)
+				if !slices.Equal(got, w.want) {
+					t.Errorf("members of %s: %v, want %v", w.set, got, w.want)
 				}
 			}
 			if v6.Has("8081") {
@@ -112,8 +142,15 @@ func TestPublishedPorts(t *testing.T) {
 				if err := l.runner.Check(context.Background(), l.name, c.id); err != nil {
 					t.Errorf("CHECK: %v", err)
 				}
-				sh(t, "", "iptables", "-t", "nat", "-F", dn)
+				hairpin := c.ip4 + ",tcp:80," + c.ip4
+				sh(t, "", "ipset", "del", portmap.HairpinSet4, hairpin)
 				err := l.runner.Check(context.Background(), l.name, c.id)
+				if err == nil || !strings.Contains(err.Error(), hairpin+" is not in ipset "+portmap.HairpinSet4) {
+					t.Errorf("CHECK without a hairpin member: %v", err)
+				}
+				sh(t, "", "ipset", "add", portmap.HairpinSet4, hairpin, "comment", fmt.Sprintf("weir: net=%s id=%s if=eth0", l.name, c.id))
+				sh(t, "", "iptables", "-t", "nat", "-F", dn)
+				err = l.runner.Check(context.Background(), l.name, c.id)
 				if err == nil || !strings.Contains(err.Error(), "-j DNAT --to-destination "+c.ip4+":80\" is missing") {
 					t.Errorf("CHECK of a flushed DNAT chain: %v", err)
 				}

@@ -1,6 +1,7 @@
 package portmap
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -48,7 +49,7 @@ func addrs(ss ...string) []netip.Addr {
 }
 
 func basePlan(ms []mapping, as ...string) *plan {
-	return &plan{Network: "net1", ContainerID: "c1", IfName: "eth0", Mappings: ms, Addrs: addrs(as...), SNAT: true}
+	return &plan{Layout: layoutSets, Network: "net1", ContainerID: "c1", IfName: "eth0", Mappings: ms, Addrs: addrs(as...), SNAT: true}
 }
 
 var web = mapping{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}
@@ -68,14 +69,37 @@ func TestChainNames(t *testing.T) {
 	}
 }
 
+// The shared masquerade rules as iptables-save prints them (and as the
+// batches write them).
+const (
+	masqRule4  = `-A WEIR-HOSTPORTS-MASQ -m set --match-set weir-hp-hairpin4 src,dst,dst -m comment --comment "weir: portmap" -j MASQUERADE`
+	localRule4 = `-A WEIR-HOSTPORTS-MASQ -s 127.0.0.1/32 -m set --match-set weir-hp-local4 dst,dst -m comment --comment "weir: portmap" -j MASQUERADE`
+	masqRule6  = `-A WEIR-HOSTPORTS-MASQ -m set --match-set weir-hp-hairpin6 src,dst,dst -m comment --comment "weir: portmap" -j MASQUERADE`
+	hookLines  = `-I PREROUTING 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
+-I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
+`
+	masqHookLine = `-I POSTROUTING 1 -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ
+`
+	// sharedV4 is an IPv4 table's shared chains, hooks and rules.
+	sharedV4 = `:WEIR-HOSTPORTS - [0:0]
+:WEIR-HOSTPORTS-MASQ - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
+-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
+-A POSTROUTING -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ
+` + masqRule4 + "\n" + localRule4 + "\n"
+)
+
 func TestSetupBatchGolden(t *testing.T) {
 	mark := 13
+	masq4 := masqRule4 + "\n" + localRule4 + "\n"
 	cases := []struct {
-		name string
-		plan *plan
-		fam  masq.Family
-		save string
-		want string
+		name      string
+		plan      *plan
+		fam       masq.Family
+		save      string
+		setsEmpty bool
+		want      string
+		masqGone  bool
 	}{{
 		name: "ipv4 on a fresh table",
 		plan: basePlan([]mapping{web}, "10.22.0.5"),
@@ -85,19 +109,12 @@ func TestSetupBatchGolden(t *testing.T) {
 :WEIR-HOSTPORTS - [0:0]
 :WEIR-HOSTPORTS-MASQ - [0:0]
 :$DN - [0:0]
-:$SN - [0:0]
--I PREROUTING 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--I POSTROUTING 1 -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ
--A $DN -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80
--A $SN -s 10.22.0.5/32 -d 10.22.0.5/32 -p tcp -m tcp --dport 80 -m comment --comment $C -j MASQUERADE
--A $SN -s 127.0.0.1/32 -d 10.22.0.5/32 -p tcp -m tcp --dport 80 -m comment --comment $C -j MASQUERADE
+` + hookLines + masqHookLine + masq4 + `-A $DN -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80
 -A WEIR-HOSTPORTS -m comment --comment $C -j $DN
--A WEIR-HOSTPORTS-MASQ -m comment --comment $C -j $SN
 COMMIT
 `,
 	}, {
-		name: "ipv6: bracketed destination, no loopback source",
+		name: "ipv6: bracketed destination, no localhost rule",
 		plan: basePlan([]mapping{web}, "10.22.0.5", "fd00:22::5"),
 		fam:  masq.IPv6,
 		save: emptyNat,
@@ -105,63 +122,39 @@ COMMIT
 :WEIR-HOSTPORTS - [0:0]
 :WEIR-HOSTPORTS-MASQ - [0:0]
 :$DN - [0:0]
-:$SN - [0:0]
--I PREROUTING 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--I POSTROUTING 1 -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ
+` + hookLines + masqHookLine + masqRule6 + `
 -A $DN -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination [fd00:22::5]:80
--A $SN -s fd00:22::5/128 -d fd00:22::5/128 -p tcp -m tcp --dport 80 -m comment --comment $C -j MASQUERADE
 -A WEIR-HOSTPORTS -m comment --comment $C -j $DN
--A WEIR-HOSTPORTS-MASQ -m comment --comment $C -j $SN
 COMMIT
 `,
 	}, {
-		name: "hostIP, shared chains already there",
+		name: "hostIP, shared chains and rules already there",
 		plan: basePlan([]mapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp", HostIP: "192.0.2.10"},
 			{HostPort: 9090, ContainerPort: 90, Protocol: "tcp", HostIP: "fd00::10"}}, "10.22.0.5"),
 		fam: masq.IPv4,
-		save: withRules(`:WEIR-HOSTPORTS - [0:0]
-:WEIR-HOSTPORTS-MASQ - [0:0]
-:$DN2 - [0:0]
-:$SN2 - [0:0]
--A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--A POSTROUTING -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ
+		save: withRules(sharedV4 + `:$DN2 - [0:0]
 -A WEIR-HOSTPORTS -m comment --comment $C2 -j $DN2
--A WEIR-HOSTPORTS-MASQ -m comment --comment $C2 -j $SN2
 `),
 		want: `*nat
 :$DN - [0:0]
-:$SN - [0:0]
 -A $DN -d 192.0.2.10/32 -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80
--A $SN -s 10.22.0.5/32 -d 10.22.0.5/32 -p tcp -m tcp --dport 80 -m comment --comment $C -j MASQUERADE
--A $SN -s 127.0.0.1/32 -d 10.22.0.5/32 -p tcp -m tcp --dport 80 -m comment --comment $C -j MASQUERADE
 -A WEIR-HOSTPORTS -m comment --comment $C -j $DN
--A WEIR-HOSTPORTS-MASQ -m comment --comment $C -j $SN
 COMMIT
 `,
 	}, {
-		name: "udp",
+		name: "udp, a shared rule deleted by hand is put back",
 		plan: basePlan([]mapping{{HostPort: 5300, ContainerPort: 53, Protocol: "udp"}}, "10.22.0.5"),
 		fam:  masq.IPv4,
-		save: emptyNat,
+		save: withRules(strings.Replace(sharedV4, localRule4+"\n", "", 1)),
 		want: `*nat
-:WEIR-HOSTPORTS - [0:0]
-:WEIR-HOSTPORTS-MASQ - [0:0]
 :$DN - [0:0]
-:$SN - [0:0]
--I PREROUTING 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--I POSTROUTING 1 -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ
+` + localRule4 + `
 -A $DN -p udp -m udp --dport 5300 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:53
--A $SN -s 10.22.0.5/32 -d 10.22.0.5/32 -p udp -m udp --dport 53 -m comment --comment $C -j MASQUERADE
--A $SN -s 127.0.0.1/32 -d 10.22.0.5/32 -p udp -m udp --dport 53 -m comment --comment $C -j MASQUERADE
 -A WEIR-HOSTPORTS -m comment --comment $C -j $DN
--A WEIR-HOSTPORTS-MASQ -m comment --comment $C -j $SN
 COMMIT
 `,
 	}, {
-		name: "multiple mappings, one container port twice, conditions, re-ADD replaces old jumps",
+		name: "re-ADD over an older weir's chains: jumps replaced, its masquerade chain removed",
 		plan: func() *plan {
 			p := basePlan([]mapping{web, {HostPort: 8081, ContainerPort: 80, Protocol: "tcp"}, {HostPort: 5300, ContainerPort: 53, Protocol: "udp"}}, "10.22.0.5")
 			p.ConditionsV4 = []string{"!", "-d", "192.0.2.0/24"}
@@ -178,25 +171,22 @@ COMMIT
 -A WEIR-HOSTPORTS -m comment --comment $C -j $DN
 -A WEIR-HOSTPORTS-MASQ -m comment --comment $C -j $SN
 -A $DN -p tcp -m tcp --dport 7070 -m comment --comment $C -j DNAT --to-destination 10.22.0.4:80
+-A $SN -s 10.22.0.4/32 -d 10.22.0.4/32 -p tcp -m tcp --dport 80 -m comment --comment $C -j MASQUERADE
 `),
 		want: `*nat
 :$DN - [0:0]
-:$SN - [0:0]
 -D WEIR-HOSTPORTS -m comment --comment $C -j $DN
 -D WEIR-HOSTPORTS-MASQ -m comment --comment $C -j $SN
--A $DN -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80
+-F $SN
+-X $SN
+` + masq4 + `-A $DN -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80
 -A $DN -p tcp -m tcp --dport 8081 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80
 -A $DN -p udp -m udp --dport 5300 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:53
--A $SN -s 10.22.0.5/32 -d 10.22.0.5/32 -p tcp -m tcp --dport 80 -m comment --comment $C -j MASQUERADE
--A $SN -s 127.0.0.1/32 -d 10.22.0.5/32 -p tcp -m tcp --dport 80 -m comment --comment $C -j MASQUERADE
--A $SN -s 10.22.0.5/32 -d 10.22.0.5/32 -p udp -m udp --dport 53 -m comment --comment $C -j MASQUERADE
--A $SN -s 127.0.0.1/32 -d 10.22.0.5/32 -p udp -m udp --dport 53 -m comment --comment $C -j MASQUERADE
 -A WEIR-HOSTPORTS ! -d 192.0.2.0/24 -m comment --comment $C -j $DN
--A WEIR-HOSTPORTS-MASQ -m comment --comment $C -j $SN
 COMMIT
 `,
 	}, {
-		name: "markMasqBit",
+		name: "markMasqBit: marks in the DNAT chain, masquerade by mark in the shared chain",
 		plan: func() *plan { p := basePlan([]mapping{web}, "10.22.0.5"); p.MarkMasqBit = &mark; return p }(),
 		fam:  masq.IPv4,
 		save: emptyNat,
@@ -204,30 +194,53 @@ COMMIT
 :WEIR-HOSTPORTS - [0:0]
 :WEIR-HOSTPORTS-MASQ - [0:0]
 :$DN - [0:0]
-:$SN - [0:0]
--I PREROUTING 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--I POSTROUTING 1 -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ
--A $DN -s 10.22.0.5/32 -p tcp -m tcp --dport 8080 -m comment --comment $C -j MARK --set-xmark 0x2000/0x2000
+` + hookLines + masqHookLine + masq4 + `-A $DN -s 10.22.0.5/32 -p tcp -m tcp --dport 8080 -m comment --comment $C -j MARK --set-xmark 0x2000/0x2000
 -A $DN -s 127.0.0.1/32 -p tcp -m tcp --dport 8080 -m comment --comment $C -j MARK --set-xmark 0x2000/0x2000
 -A $DN -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80
--A $SN -d 10.22.0.5/32 -m mark --mark 0x2000/0x2000 -m comment --comment $C -j MASQUERADE
+-A WEIR-HOSTPORTS-MASQ -d 10.22.0.5/32 -m mark --mark 0x2000/0x2000 -m comment --comment $C -j MASQUERADE
 -A WEIR-HOSTPORTS -m comment --comment $C -j $DN
--A WEIR-HOSTPORTS-MASQ -m comment --comment $C -j $SN
 COMMIT
 `,
 	}, {
-		name: "snat off: no masquerade chain, an old one removed",
+		name: "re-ADD with the mark turned off: the rule by mark goes",
+		plan: basePlan([]mapping{web}, "10.22.0.5"),
+		fam:  masq.IPv4,
+		save: withRules(sharedV4 + `:$DN - [0:0]
+-A WEIR-HOSTPORTS -m comment --comment $C -j $DN
+-A WEIR-HOSTPORTS-MASQ -d 10.22.0.5/32 -m mark --mark 0x2000/0x2000 -m comment --comment $C -j MASQUERADE
+`),
+		want: `*nat
+:$DN - [0:0]
+-D WEIR-HOSTPORTS -m comment --comment $C -j $DN
+-D WEIR-HOSTPORTS-MASQ -d 10.22.0.5/32 -m mark --mark 0x2000/0x2000 -m comment --comment $C -j MASQUERADE
+-A $DN -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80
+-A WEIR-HOSTPORTS -m comment --comment $C -j $DN
+COMMIT
+`,
+	}, {
+		name:      "snat off, nobody else masquerades: the shared masquerade goes",
+		plan:      func() *plan { p := basePlan([]mapping{web}, "10.22.0.5"); p.SNAT = false; return p }(),
+		fam:       masq.IPv4,
+		save:      withRules(sharedV4),
+		setsEmpty: true,
+		masqGone:  true,
+		want: `*nat
+:$DN - [0:0]
+-D POSTROUTING -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS-MASQ
+-D ` + strings.TrimPrefix(masqRule4, "-A ") + `
+-D ` + strings.TrimPrefix(localRule4, "-A ") + `
+-X WEIR-HOSTPORTS-MASQ
+-A $DN -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80
+-A WEIR-HOSTPORTS -m comment --comment $C -j $DN
+COMMIT
+`,
+	}, {
+		name: "snat off, another attachment's members: the shared masquerade stays",
 		plan: func() *plan { p := basePlan([]mapping{web}, "10.22.0.5"); p.SNAT = false; return p }(),
 		fam:  masq.IPv4,
-		save: withRules(":$SN - [0:0]\n"),
+		save: withRules(sharedV4),
 		want: `*nat
-:WEIR-HOSTPORTS - [0:0]
 :$DN - [0:0]
--F $SN
--X $SN
--I PREROUTING 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
--I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment "weir: portmap" -j WEIR-HOSTPORTS
 -A $DN -p tcp -m tcp --dport 8080 -m comment --comment $C -j DNAT --to-destination 10.22.0.5:80
 -A WEIR-HOSTPORTS -m comment --comment $C -j $DN
 COMMIT
@@ -235,9 +248,73 @@ COMMIT
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := string(setupBatch(table(t, c.save), c.plan, c.fam))
-			if want := golden.Replace(c.want); got != want {
-				t.Errorf("batch:\n%s\nwant:\n%s", got, want)
+			b, gone := setupBatch(table(t, c.save), c.plan, c.fam, c.setsEmpty)
+			if want := golden.Replace(c.want); string(b) != want {
+				t.Errorf("batch:\n%s\nwant:\n%s", b, want)
+			}
+			if gone != c.masqGone {
+				t.Errorf("masqGone %v, want %v", gone, c.masqGone)
+			}
+		})
+	}
+}
+
+func TestMembers(t *testing.T) {
+	mark := 13
+	comment := `"weir: net=net1 id=c1 if=eth0"`
+	render := func(p *plan, f masq.Family) string {
+		var out []string
+		for _, m := range p.members(f) {
+			out = append(out, fmt.Sprintf("%s %s %q", m.set, m.entry, m.entry.Comment))
+		}
+		return strings.Join(out, "\n")
+	}
+	cases := []struct {
+		name string
+		plan *plan
+		fam  masq.Family
+		want string
+	}{{
+		name: "one address, a container port mapped twice and a udp one",
+		plan: basePlan([]mapping{web, {HostPort: 8081, ContainerPort: 80, Protocol: "tcp"}, {HostPort: 5300, ContainerPort: 53, Protocol: "udp"}}, "10.22.0.5", "fd00:22::5"),
+		fam:  masq.IPv4,
+		want: `weir-hp-hairpin4 10.22.0.5,tcp:80,10.22.0.5 C
+weir-hp-local4 10.22.0.5,tcp:80 C
+weir-hp-hairpin4 10.22.0.5,udp:53,10.22.0.5 C
+weir-hp-local4 10.22.0.5,udp:53 C`,
+	}, {
+		name: "ipv6: no localhost member",
+		plan: basePlan([]mapping{web}, "10.22.0.5", "fd00:22::5"),
+		fam:  masq.IPv6,
+		want: `weir-hp-hairpin6 fd00:22::5,tcp:80,fd00:22::5 C`,
+	}, {
+		name: "two addresses: every source to every destination",
+		plan: basePlan([]mapping{web}, "10.22.0.5", "10.22.0.6"),
+		fam:  masq.IPv4,
+		want: `weir-hp-hairpin4 10.22.0.5,tcp:80,10.22.0.5 C
+weir-hp-hairpin4 10.22.0.6,tcp:80,10.22.0.5 C
+weir-hp-hairpin4 10.22.0.5,tcp:80,10.22.0.6 C
+weir-hp-hairpin4 10.22.0.6,tcp:80,10.22.0.6 C
+weir-hp-local4 10.22.0.5,tcp:80 C
+weir-hp-local4 10.22.0.6,tcp:80 C`,
+	}, {
+		name: "a mapping on an IPv6 host address has no IPv4 member",
+		plan: basePlan([]mapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp", HostIP: "fd00::1"}}, "10.22.0.5", "fd00:22::5"),
+		fam:  masq.IPv4,
+	}, {
+		name: "markMasqBit: none",
+		plan: func() *plan { p := basePlan([]mapping{web}, "10.22.0.5"); p.MarkMasqBit = &mark; return p }(),
+		fam:  masq.IPv4,
+	}, {
+		name: "snat off: none",
+		plan: func() *plan { p := basePlan([]mapping{web}, "10.22.0.5"); p.SNAT = false; return p }(),
+		fam:  masq.IPv4,
+	}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want := strings.ReplaceAll(c.want, " C", " "+comment)
+			if got := render(c.plan, c.fam); got != want {
+				t.Errorf("members:\n%s\nwant:\n%s", got, want)
 			}
 		})
 	}
@@ -252,14 +329,14 @@ func TestFamilies(t *testing.T) {
 	if got := p.families(); len(got) != 1 || got[0] != masq.IPv4 {
 		t.Errorf("a mapping on 0.0.0.0 gets families %v, want only ipv4", got)
 	}
-	if b := string(setupBatch(table(t, emptyNat), p, masq.IPv4)); strings.Contains(b, " -d 0.0.0.0") {
+	if b, _ := setupBatch(table(t, emptyNat), p, masq.IPv4, false); strings.Contains(string(b), " -d 0.0.0.0") {
 		t.Errorf("an unspecified host address became a destination match:\n%s", b)
 	}
 	p = basePlan([]mapping{web}, "10.22.0.5", "fd00:22::5")
 	if got := p.families(); len(got) != 2 {
 		t.Errorf("dual stack gets families %v, want both", got)
 	}
-	if b := string(setupBatch(table(t, emptyNat), p, masq.IPv4)); strings.Contains(b, "fd00") {
+	if b, _ := setupBatch(table(t, emptyNat), p, masq.IPv4, false); strings.Contains(string(b), "fd00") {
 		t.Errorf("the IPv4 batch carries IPv6 addresses:\n%s", b)
 	}
 }

@@ -24,10 +24,16 @@ type store struct{ dir string }
 
 const recordExt = ".json"
 
-// lock takes the lock that serialises portmap's changes to the nat table
-// and its records.
+// DefaultLockPath is the host-wide lock every portmap change holds. It is
+// the host's, not the state directory's: the nat chains and the ipsets
+// are shared by every state directory, and a set's members tell whether
+// the shared masquerade may go only while nobody else is adding to it.
+const DefaultLockPath = "/run/weir/portmap.lock"
+
+// lock takes the lock that serialises portmap's changes to the nat
+// tables, the ipsets and its records.
 func (s store) lock(ctx context.Context) (*flock.Lock, error) {
-	return flock.Acquire(ctx, filepath.Join(s.dir, ".lock"))
+	return flock.Acquire(ctx, DefaultLockPath)
 }
 
 // path returns the record of an attachment, refusing names that could
@@ -147,8 +153,8 @@ func (s store) list(network string) ([]record, error) {
 // sharedUse predicts, for each family of fams, which shared chains hold
 // rules of attachments other than network/containerID/ifName, from their
 // records: WEIR-HOSTPORTS those of any record with rules in the family,
-// WEIR-HOSTPORTS-MASQ those of one with snat (asked only when withMasq). It
-// stops reading as soon as every answer is yes, so with many attachments it
+// MasqChain those of one with snat (asked only when withMasq). It stops
+// reading as soon as every answer is yes, so with many attachments it
 // reads a record or two. Records that cannot be read are passed over. The
 // answer is only a prediction for the batches of fastpath.go, which fail
 // as a whole when it is wrong.

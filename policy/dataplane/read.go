@@ -117,16 +117,21 @@ func parseIPTablesSave(f Family, out []byte, obs *observed, owned map[Table]bool
 }
 
 // parseIPSetSave adds to obs the sets named weir-* with their members,
-// except the masquerade's weir-nat-* sets: those belong to the bridge
-// plugin (plugins/internal/masq), which adds and removes their members as
-// containers come and go, and a Writer that saw them would destroy them as
-// not part of its desired state.
+// except the masquerade's weir-nat-* sets and portmap's weir-hp-* sets:
+// those belong to the bridge plugin (plugins/internal/masq) and the
+// portmap plugin, which add and remove their members as containers come
+// and go, and a Writer that saw them would destroy them as not part of its
+// desired state.
 func parseIPSetSave(out []byte, obs *observed) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || !strings.HasPrefix(fields[1], SetPrefix) || strings.HasPrefix(fields[1], MasqSetPrefix) {
+		if len(fields) < 3 || !strings.HasPrefix(fields[1], SetPrefix) {
+			continue
+		}
+		// The plugins' own sets (see above) are not the Writer's.
+		if strings.HasPrefix(fields[1], MasqSetPrefix) || strings.HasPrefix(fields[1], HostportSetPrefix) {
 			continue
 		}
 		name := fields[1]

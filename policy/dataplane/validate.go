@@ -20,6 +20,11 @@ const (
 // skip them, so the Writer never destroys them.
 const MasqSetPrefix = "weir-nat-"
 
+// HostportSetPrefix starts the ipsets of the portmap plugin's hairpin and
+// localhost masquerade (plugins/portmap.SetPrefix): weir's, but not this
+// Writer's. Reads skip them, so the Writer never destroys them.
+const HostportSetPrefix = "weir-hp-"
+
 // builtinChains are the built-in chains of each table, where hooks go.
 var builtinChains = map[Table][]string{
 	Filter: {"INPUT", "FORWARD", "OUTPUT"},

@@ -1,8 +1,9 @@
 package masq
 
 import (
-	"errors"
 	"net"
+
+	"github.com/weirnet/weir/plugins/internal/ipset"
 )
 
 // SetPrefix starts the name of every masquerade ipset weir makes. The
@@ -26,12 +27,12 @@ type Member struct {
 	Comment string
 }
 
-// ErrSetMissing says an ipset does not exist.
-var ErrSetMissing = errors.New("ipset does not exist")
+// ErrSetMissing says an ipset does not exist (ipset.ErrSetMissing).
+var ErrSetMissing = ipset.ErrSetMissing
 
 // ErrSetInUse says an ipset cannot be destroyed because a rule still
-// matches on it.
-var ErrSetInUse = errors.New("ipset is in use")
+// matches on it (ipset.ErrSetInUse).
+var ErrSetInUse = ipset.ErrSetInUse
 
 // Sets is the narrow interface over the kernel's ipsets that masq needs.
 // Each call acts in the calling thread's network namespace.

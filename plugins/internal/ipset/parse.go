@@ -1,4 +1,4 @@
-package masq
+package ipset
 
 import (
 	"encoding/binary"
@@ -44,21 +44,23 @@ func be32(b []byte) int {
 
 // parseList reads the messages of an IPSET_CMD_LIST dump. A large set
 // spans several messages, each naming it; they are merged in order.
-func parseList(msgs [][]byte) ([]SetInfo, error) {
-	var out []SetInfo
+func parseList(msgs [][]byte) ([]Info, error) {
+	var out []Info
 	index := map[string]int{}
 	for _, msg := range msgs {
 		if len(msg) < nl.SizeofNfgenmsg {
 			continue
 		}
-		var s SetInfo
-		var members []Member
+		var s Info
+		var members []Entry
 		hasHeader := false
 		var inner error
 		err := attrs(msg[nl.SizeofNfgenmsg:], func(typ uint16, val []byte) {
 			switch typ {
 			case nl.IPSET_ATTR_SETNAME:
 				s.Name = cString(val)
+			case nl.IPSET_ATTR_TYPENAME:
+				s.Type = cString(val)
 			case nl.IPSET_ATTR_FAMILY:
 				if len(val) > 0 && val[0] == unix.NFPROTO_IPV6 {
 					s.Family = IPv6
@@ -102,7 +104,7 @@ func parseList(msgs [][]byte) ([]SetInfo, error) {
 }
 
 // parseHeader reads the set's data attribute: its counts.
-func parseHeader(b []byte, s *SetInfo) error {
+func parseHeader(b []byte, s *Info) error {
 	return attrs(b, func(typ uint16, val []byte) {
 		switch typ {
 		case nl.IPSET_ATTR_ELEMENTS:
@@ -113,33 +115,52 @@ func parseHeader(b []byte, s *SetInfo) error {
 	})
 }
 
+// parseAddr reads a nested address attribute.
+func parseAddr(b []byte) (net.IP, error) {
+	var ip net.IP
+	err := attrs(b, func(typ uint16, val []byte) {
+		if (typ == nl.IPSET_ATTR_IPADDR_IPV4 && len(val) == net.IPv4len) || (typ == nl.IPSET_ATTR_IPADDR_IPV6 && len(val) == net.IPv6len) {
+			ip = net.IP(append([]byte(nil), val...))
+		}
+	})
+	return ip, err
+}
+
 // parseMembers reads an ADT attribute: one data attribute per member.
-func parseMembers(b []byte) ([]Member, error) {
-	var out []Member
+func parseMembers(b []byte) ([]Entry, error) {
+	var out []Entry
 	var inner error
 	err := attrs(b, func(typ uint16, val []byte) {
 		if typ != nl.IPSET_ATTR_DATA {
 			return
 		}
-		var m Member
+		var e Entry
 		if err := attrs(val, func(typ uint16, val []byte) {
+			var err error
 			switch typ {
 			case nl.IPSET_ATTR_IP:
-				if err := attrs(val, func(typ uint16, val []byte) {
-					if (typ == nl.IPSET_ATTR_IPADDR_IPV4 && len(val) == net.IPv4len) || (typ == nl.IPSET_ATTR_IPADDR_IPV6 && len(val) == net.IPv6len) {
-						m.IP = net.IP(append([]byte(nil), val...))
-					}
-				}); err != nil {
-					inner = err
+				e.IP, err = parseAddr(val)
+			case nl.IPSET_ATTR_IP2:
+				e.IP2, err = parseAddr(val)
+			case nl.IPSET_ATTR_PORT:
+				if len(val) >= 2 {
+					e.Port = binary.BigEndian.Uint16(val)
+				}
+			case nl.IPSET_ATTR_PROTO:
+				if len(val) >= 1 {
+					e.Proto = val[0]
 				}
 			case nl.IPSET_ATTR_COMMENT:
-				m.Comment = cString(val)
+				e.Comment = cString(val)
+			}
+			if err != nil {
+				inner = err
 			}
 		}); err != nil {
 			inner = err
 		}
-		if m.IP != nil {
-			out = append(out, m)
+		if e.IP != nil {
+			out = append(out, e)
 		}
 	})
 	if err == nil {
