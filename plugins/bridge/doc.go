@@ -9,6 +9,7 @@
 // The host end of the veth has a stable name derived from the network,
 // container id and interface name, so DEL finds and removes it, the
 // masquerade rules and the IPAM allocation even when the container's
-// namespace is already gone. It implements CNI 1.1.0 ADD, DEL, CHECK, GC and
+// namespace is already gone. It has IPv6 turned off: a bridge port needs no
+// address. It implements CNI 1.1.0 ADD, DEL, CHECK, GC and
 // STATUS for configurations of every version from 0.1.0.
 package bridge

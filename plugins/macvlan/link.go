@@ -177,8 +177,10 @@ func createLink(c *config, master netlink.Link, netnsPath, containerID, ifName s
 		}
 		iface.Mac = link.Attrs().HardwareAddr.String()
 		// Announce the (new) MAC address as soon as the link goes up so
-		// that neighbours' caches do not keep a previous owner's.
-		_ = ifcfg.SetSysctl("net/ipv4/conf/"+ifName+"/arp_notify", "1")
+		// that neighbours' caches do not keep a previous owner's:
+		// arp_notify over netlink (see ifcfg.EnableARPNotify for why not
+		// /proc/sys); ndisc_notify has no netlink setter.
+		_ = ifcfg.EnableARPNotify(ifName)
 		_ = ifcfg.SetSysctl("net/ipv6/conf/"+ifName+"/ndisc_notify", "1")
 		return nil
 	})
