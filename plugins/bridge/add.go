@@ -211,14 +211,16 @@ func firstHost(n net.IPNet) net.IP {
 // the whole host).
 //
 // An IPv6 address must be usable at once, so with one, DAD is turned off
-// on the link (accept_dad=0). Without one, accept_dad keeps the
-// namespace's default: it then only concerns the kernel's own link-local
-// address, which goes through DAD like any other interface's. Turning DAD
-// off for it made the kernel complete it the moment the link came up, and
-// send its MLD report and router solicitation from a work item holding
-// RTNL, each flooded to every port of the bridge (through br_netfilter):
-// the route additions below waited for that, ~11 ms (median) at 1,000
-// containers. With DAD, they go out a second or two later.
+// on the link (accept_dad=0). Without one, the link gets no IPv6 at all —
+// no link-local address (addr_gen_mode none, see ifcfg.NoIPv6LinkLocal),
+// as Docker does for IPv4-only networks: nothing weir configures needs it,
+// policy drops such a container's IPv6 anyway, and the kernel's own
+// link-local address made the link send MLD reports and router
+// solicitations, each flooded to every port of the bridge through
+// br_netfilter. (With DAD turned off for it, they went out the moment the
+// link came up, from a work item holding RTNL, and the route additions
+// below waited ~11 ms for them at 1,000 containers; with DAD, a second or
+// two later, loading the host while other containers attach.)
 func configureContainer(netnsPath, ifName string, res *current.Result) error {
 	return ifcfg.InNetNS(netnsPath, func() error {
 		// Best effort, as the sysctl was: IPv4 and the knob are always
@@ -227,6 +229,9 @@ func configureContainer(netnsPath, ifName string, res *current.Result) error {
 		if hasIPv6(res) {
 			// Absent when IPv6 is disabled.
 			_ = ifcfg.SetSysctl("net/ipv6/conf/"+ifName+"/accept_dad", "0")
+		} else {
+			// Fails only where IPv6 is off already.
+			_ = ifcfg.NoIPv6LinkLocal(ifName)
 		}
 		if err := ifcfg.ConfigureIface(ifName, res); err != nil {
 			return fmt.Errorf("configuring %s in netns %s: %w", ifName, netnsPath, err)

@@ -41,31 +41,30 @@ func TestPolicyCheckAndRepair(t *testing.T) {
 	checkAll("after ADD")
 	enforced("after ADD")
 
-	// db's address taken out of its ingress class's set by hand: db's
-	// CHECK fails naming the set, the others' pass (the member is db's),
-	// and no ingress policy applies to db any more: it is open to everyone.
+	// db's ingress dispatch rule (its address to its ingress class)
+	// deleted by hand: db's CHECK fails naming it, the others' pass (the
+	// rule is db's), and no ingress policy applies to db: it is open to
+	// everyone.
 	var in string
-	for _, line := range linesWith(run(t, "ipset", "save"), " "+db.ip.String()) {
-		if f := strings.Fields(line); f[0] == "add" && strings.HasPrefix(f[1], "weir-ic4-") {
-			in = f[1]
-		}
+	for _, line := range linesWith(run(t, "iptables-save", "-t", "filter"), "id=db if=eth0 ingress") {
+		in = strings.TrimPrefix(line, "-A ")
 	}
 	if in == "" {
-		t.Fatalf("db's address %s is in no ingress class set:\n%s", db.ip, run(t, "ipset", "save"))
+		t.Fatalf("db has no ingress dispatch rule:\n%s", run(t, "iptables-save", "-t", "filter"))
 	}
-	run(t, "ipset", "del", in, db.ip.String())
-	if err := l.check(db); err == nil || !strings.Contains(err.Error(), in) {
-		t.Errorf("CHECK of db after removing it from %s: %v; want an error naming the set", in, err)
+	run(t, append([]string{"iptables", "-D"}, splitRule(in)...)...)
+	if err := l.check(db); err == nil || !strings.Contains(err.Error(), "id=db if=eth0 ingress") {
+		t.Errorf("CHECK of db after deleting its ingress dispatch: %v; want an error naming the rule", err)
 	}
 	for _, c := range []*container{web, other} {
 		if err := l.check(c); err != nil {
-			t.Errorf("CHECK of %s after db left its class set: %v", c.name, err)
+			t.Errorf("CHECK of %s after db's rule was deleted: %v", c.name, err)
 		}
 	}
-	expect(t, "db out of its ingress class", pass(tcp(other, db, 5432)), pass(tcp(web, db, 80)))
+	expect(t, "db's ingress dispatch deleted", pass(tcp(other, db, 5432)), pass(tcp(web, db, 80)))
 	repair()
-	checkAll("after repairing the class set")
-	enforced("after repairing the class set")
+	checkAll("after repairing the ingress dispatch")
+	enforced("after repairing the ingress dispatch")
 
 	// db's port guard deleted by hand: db's CHECK fails naming the rule.
 	var guard string

@@ -90,60 +90,51 @@ func TestCompileHostEndpoints(t *testing.T) {
 		t.Errorf("policy chain:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantPolicy, "\n"))
 	}
 	// Two ingress classes: db (selected: the policy, then a drop) and web
-	// (not selected: default allow); one egress class (nobody selected).
-	dbIn := ingressClassSet(hash16(classKey(&db1, policy.Ingress, []*policy.Policy{{Name: "db-accepts-web"}})), dataplane.IPv4)
-	webIn := ingressClassSet(hash16(classKey(&web, policy.Ingress, nil)), dataplane.IPv4)
-	if got := st.Sets[dbIn].Members; !reflect.DeepEqual(got, []string{"10.22.0.3", "10.22.1.4"}) {
-		t.Errorf("db's ingress class set %s = %v (sets: %v)", dbIn, got, keys(st.Sets))
+	// (not selected: default allow), each one chain however many members.
+	dbIn := ingressClassChain(hash16(classKey(&db1, policy.Ingress, []*policy.Policy{{Name: "db-accepts-web"}})))
+	webIn := ingressClassChain(hash16(classKey(&web, policy.Ingress, nil)))
+	if in := chain(t, st, dataplane.IPv4, dbIn); len(in) != 4 || !strings.HasSuffix(in[1], "-j "+pi) || !strings.HasSuffix(in[2], "-j ACCEPT") || !strings.HasSuffix(in[3], "-j DROP") {
+		t.Errorf("db's ingress class chain:\n%s", strings.Join(in, "\n"))
 	}
-	if got := st.Sets[webIn].Members; !reflect.DeepEqual(got, []string{"10.22.0.2"}) {
-		t.Errorf("web's ingress class set %s = %v", webIn, got)
+	if in := chain(t, st, dataplane.IPv4, webIn); len(in) != 1 || !strings.HasSuffix(in[0], "default allow\" -j ACCEPT") {
+		t.Errorf("web's ingress class chain:\n%s", strings.Join(in, "\n"))
 	}
-	to := chain(t, st, dataplane.IPv4, chainTo)
-	if len(to) != 2 {
-		t.Fatalf("WEIR-TO has %d rules, want one per ingress class:\n%s", len(to), strings.Join(to, "\n"))
+	// Ingress dispatch: two /24 buckets, each address to its class.
+	if to := chain(t, st, dataplane.IPv4, chainTo); len(to) != 2 {
+		t.Errorf("WEIR-TO has %d rules, want one per /24:\n%s", len(to), strings.Join(to, "\n"))
 	}
-	for _, r := range to {
-		target := r[strings.LastIndex(r, " ")+1:]
-		in := chain(t, st, dataplane.IPv4, target)
-		switch {
-		case strings.Contains(r, dbIn+" dst"):
-			if len(in) != 4 || !strings.HasSuffix(in[1], "-j "+pi) || !strings.HasSuffix(in[2], "-j ACCEPT") || !strings.HasSuffix(in[3], "-j DROP") {
-				t.Errorf("db ingress chain:\n%s", strings.Join(in, "\n"))
-			}
-		case strings.Contains(r, webIn+" dst"):
-			if len(in) != 1 || !strings.HasSuffix(in[0], "default allow\" -j ACCEPT") {
-				t.Errorf("web ingress chain:\n%s", strings.Join(in, "\n"))
-			}
-		default:
-			t.Errorf("WEIR-TO rule %q names neither class", r)
-		}
+	want0 := []string{
+		`-d 10.22.0.2/32 -m comment --comment "weir: id=web1 if=eth0 ingress" -g ` + webIn,
+		`-d 10.22.0.3/32 -m comment --comment "weir: id=db1 if=eth0 ingress" -g ` + dbIn,
 	}
-	// Anti-spoofing: each endpoint's port guard, in a bucket by port-name
-	// prefix; then the egress classes by source address.
-	from := chain(t, st, dataplane.IPv4, chainFrom)
-	eg := egressClassSet(hash16(classKey(&web, policy.Egress, nil)), dataplane.IPv4)
-	if got := st.Sets[eg].Members; !reflect.DeepEqual(got, []string{"10.22.0.2", "10.22.0.3", "10.22.1.4"}) {
-		t.Errorf("egress class set %s = %v", eg, got)
+	if got := chain(t, st, dataplane.IPv4, toBucketChain("10.22.0.0/24")); !reflect.DeepEqual(got, want0) {
+		t.Errorf("the 10.22.0.0/24 bucket:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want0, "\n"))
 	}
-	if len(from) != 3 || !strings.Contains(from[1], "--physdev-in vetha+ ") || !strings.HasSuffix(from[1], "-j "+fromBucketChain("vetha")) ||
-		!strings.Contains(from[2], "--match-set "+eg+" src") {
+	// Egress dispatch: two port-prefix buckets; in each, an endpoint's
+	// guard (anti-spoofing) then its goto to its egress class (one class:
+	// nobody selected).
+	eg := egressClassChain(hash16(classKey(&web, policy.Egress, nil)))
+	if from := chain(t, st, dataplane.IPv4, chainFrom); len(from) != 2 || !strings.Contains(from[1], "--physdev-in vetha+ ") ||
+		!strings.HasSuffix(from[1], "-g "+fromBucketChain("vetha")) {
 		t.Errorf("WEIR-FROM:\n%s", strings.Join(from, "\n"))
 	}
-	guards := chain(t, st, dataplane.IPv4, fromBucketChain("veth0"))
-	if len(guards) != 1 || !strings.HasPrefix(guards[0], "! -s 10.22.0.2/32 -m physdev --physdev-in veth0123456789a ") || !strings.HasSuffix(guards[0], "-j DROP") {
-		t.Errorf("web's port guard:\n%s", strings.Join(guards, "\n"))
+	wantWeb := []string{
+		`! -s 10.22.0.2/32 -m physdev --physdev-in veth0123456789a -m comment --comment "weir: id=web1 if=eth0 spoofed" -j DROP`,
+		`-m physdev --physdev-in veth0123456789a -m comment --comment "weir: id=web1 if=eth0 egress" -g ` + eg,
+	}
+	if got := chain(t, st, dataplane.IPv4, fromBucketChain("veth0")); !reflect.DeepEqual(got, wantWeb) {
+		t.Errorf("web's port bucket:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantWeb, "\n"))
 	}
 	// The IPv6 side: no endpoint has an IPv6 address, so every port's
-	// guard drops all of it, and there is no class.
-	if from6 := chain(t, st, dataplane.IPv6, chainFrom); len(from6) != 2 {
-		t.Errorf("IPv6 WEIR-FROM:\n%s", strings.Join(from6, "\n"))
-	}
+	// guard drops all of it, and there is no class chain or address bucket.
 	if g := chain(t, st, dataplane.IPv6, fromBucketChain("veth0")); len(g) != 1 || !strings.HasSuffix(g[0], "no address\" -j DROP") {
-		t.Errorf("web's IPv6 port guard:\n%s", strings.Join(g, "\n"))
+		t.Errorf("web's IPv6 port bucket:\n%s", strings.Join(g, "\n"))
 	}
-	// Endpoints are members, not chains: the host's chains do not grow
-	// with them.
+	if to6 := chain(t, st, dataplane.IPv6, chainTo); len(to6) != 0 {
+		t.Errorf("IPv6 WEIR-TO:\n%s", strings.Join(to6, "\n"))
+	}
+	// No chain of an endpoint's own: the host's chains do not grow with
+	// the endpoints.
 	for _, c := range st.Chains {
 		if strings.HasPrefix(c.Name, "WEIR-IN-") || strings.HasPrefix(c.Name, "WEIR-EG-") {
 			t.Errorf("host endpoint chain %s", c.Name)

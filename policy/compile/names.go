@@ -70,15 +70,10 @@ func addrSet(ep *Endpoint, f dataplane.Family) string {
 }
 func endpointsSet(f dataplane.Family) string { return "weir-eps" + famTag(f) }
 
-// Host classes (see classes.go): a chain and a set per class and family.
+// Host classes (see classes.go): a verdict chain per class and family.
 func egressClassChain(hash string) string  { return "WEIR-EC-" + hash }
 func ingressClassChain(hash string) string { return "WEIR-IC-" + hash }
-func egressClassSet(hash string, f dataplane.Family) string {
-	return "weir-ec" + famTag(f) + "-" + hash
-}
-func ingressClassSet(hash string, f dataplane.Family) string {
-	return "weir-ic" + famTag(f) + "-" + hash
-}
 
-// fromBucketChain holds the port guards of one port-name prefix.
+// Dispatch buckets: by port-name prefix, by address prefix.
 func fromBucketChain(prefix string) string { return "WEIR-FROM-" + hash16(prefix) }
+func toBucketChain(prefix string) string   { return "WEIR-TO-" + hash16(prefix) }
