@@ -26,8 +26,10 @@ import (
 // members.
 type Delta struct {
 	// Chains are the endpoint's bucket chains (port and address buckets,
-	// per family), with all their rules after the change.
+	// per family), with all their rules after the change; Before has each
+	// one's rules before it.
 	Chains []dataplane.Chain
+	Before [][]string
 	// Required are the sets the endpoint's addresses join or leave: the
 	// endpoints sets.
 	Required map[string][]string
@@ -72,7 +74,9 @@ func HostDelta(pols map[string]*policy.Set, eps []Endpoint, ep Endpoint, attach 
 	if attach {
 		all = append(slices.Clip(others), ep)
 	}
-	c.eps = sortEndpoints(all)
+	// Only what the change touches is computed: at a thousand endpoints,
+	// keys and classes of all of them would cost more than the patch.
+	c.eps = slices.Clone(all)
 	var self *Endpoint
 	for i := range c.eps {
 		if c.eps[i].ID == ep.ID && c.eps[i].Network == ep.Network && c.eps[i].IfName == ep.IfName {
@@ -81,32 +85,44 @@ func HostDelta(pols map[string]*policy.Set, eps []Endpoint, ep Endpoint, attach 
 	}
 	if self == nil { // detaching: not among them
 		self = &ep
-		self.key = hash16(ep.Network, ep.ID, ep.IfName)
 	}
-	var bucket []*Endpoint // its port bucket, after the change
-	hashes := func(dir policy.Direction) map[*Endpoint]string {
-		m := map[*Endpoint]string{}
-		for i := range c.eps {
-			m[&c.eps[i]] = c.classHash(&c.eps[i], dir)
-		}
-		m[self] = c.classHash(self, dir)
-		return m
-	}
+	var bucket []*Endpoint // its port bucket, after the change, in key order
 	for i := range c.eps {
 		if bucketPrefix(c.eps[i].HostIface) == prefix {
+			c.eps[i].key = hash16(c.eps[i].Network, c.eps[i].ID, c.eps[i].IfName)
 			bucket = append(bucket, &c.eps[i])
 		}
 	}
+	slices.SortFunc(bucket, func(a, b *Endpoint) int { return strings.Compare(a.key, b.key) })
+	self.key = hash16(ep.Network, ep.ID, ep.IfName)
+	type classes map[*Endpoint]string
+	lazy := func(dir policy.Direction) func(*Endpoint) string {
+		m := classes{}
+		return func(o *Endpoint) string {
+			h, ok := m[o]
+			if !ok {
+				h = c.classHash(o, dir)
+				m[o] = h
+			}
+			return h
+		}
+	}
+	egressOf, ingressOf := lazy(policy.Egress), lazy(policy.Ingress)
 	// The bucket must exist before and after, under the same top rule.
 	withSelf := bucket
 	if !attach {
 		withSelf = append(slices.Clip(bucket), self)
+		slices.SortFunc(withSelf, func(a, b *Endpoint) int { return strings.Compare(a.key, b.key) })
 	}
 	without := slices.DeleteFunc(slices.Clone(withSelf), func(o *Endpoint) bool { return o == self })
 	if len(without) == 0 || fromBucketMatch(prefix, withSelf) != fromBucketMatch(prefix, without) {
 		return nil
 	}
-	egress, ingress := hashes(policy.Egress), hashes(policy.Ingress)
+	egress, ingress := classes{}, classes{}
+	for _, o := range append(slices.Clip(bucket), self) {
+		egress[o] = egressOf(o)
+	}
+	ingress[self] = ingressOf(self)
 	d := &Delta{Required: map[string][]string{}, Optional: map[string][]string{}}
 	st := dataplane.NewState()
 	b := c.newBuilder(&st)
@@ -115,21 +131,26 @@ func HostDelta(pols map[string]*policy.Set, eps []Endpoint, ep Endpoint, attach 
 		if len(addrs) > 1 {
 			return nil // an address set of its own comes or goes
 		}
-		var rules []string
-		for _, o := range bucket {
-			rules = append(rules, b.fromRules(o, f, egress[o])...)
+		from := func(list []*Endpoint) []string {
+			var rules []string
+			for _, o := range list {
+				rules = append(rules, b.fromRules(o, f, egress[o])...)
+			}
+			return rules
 		}
-		d.Chains = append(d.Chains, dataplane.Chain{Table: dataplane.Filter, Family: f, Name: fromBucketChain(prefix), Rules: rules})
+		d.add(fromBucketChain(prefix), f, from(withSelf), from(without), attach)
 		if len(addrs) == 0 {
 			continue
 		}
 		a := addrs[0]
 		p := toBucketPrefix(a)
 		var ts []target
+		bp := netip.MustParsePrefix(p)
 		for i := range c.eps {
 			for _, oa := range addrsOf(&c.eps[i], f) {
-				if toBucketPrefix(oa) == p && &c.eps[i] != self {
+				if bp.Contains(oa) && &c.eps[i] != self {
 					ts = append(ts, target{oa, &c.eps[i]})
+					ingress[&c.eps[i]] = ingressOf(&c.eps[i])
 				}
 			}
 		}
@@ -139,21 +160,18 @@ func HostDelta(pols map[string]*policy.Set, eps []Endpoint, ep Endpoint, attach 
 		// Its classes must have another member with an address of the
 		// family, or they come or go with it.
 		shared := [2]bool{}
-		for i := range c.eps {
+		for i := 0; i < len(c.eps) && !(shared[0] && shared[1]); i++ {
 			o := &c.eps[i]
 			if o == self || len(addrsOf(o, f)) == 0 {
 				continue
 			}
-			shared[0] = shared[0] || egress[o] == egress[self]
-			shared[1] = shared[1] || ingress[o] == ingress[self]
+			shared[0] = shared[0] || egressOf(o) == egress[self]
+			shared[1] = shared[1] || ingressOf(o) == ingress[self]
 		}
 		if !shared[0] || !shared[1] {
 			return nil
 		}
-		if attach {
-			ts = append(ts, target{a, self})
-		}
-		d.Chains = append(d.Chains, dataplane.Chain{Table: dataplane.Filter, Family: f, Name: toBucketChain(p), Rules: toRules(ts, ingress)})
+		d.add(toBucketChain(p), f, toRules(append(slices.Clone(ts), target{a, self}), ingress), toRules(ts, ingress), attach)
 		d.Classes = append(d.Classes,
 			dataplane.ChainKey(dataplane.Filter, f, egressClassChain(egress[self])),
 			dataplane.ChainKey(dataplane.Filter, f, ingressClassChain(ingress[self])))
@@ -172,6 +190,16 @@ func HostDelta(pols map[string]*policy.Set, eps []Endpoint, ep Endpoint, attach 
 		}
 	}
 	return d
+}
+
+// add adds a chain given its rules with the endpoint and without it.
+func (d *Delta) add(name string, f dataplane.Family, with, without []string, attach bool) {
+	after, before := with, without
+	if !attach {
+		after, before = without, with
+	}
+	d.Chains = append(d.Chains, dataplane.Chain{Table: dataplane.Filter, Family: f, Name: name, Rules: after})
+	d.Before = append(d.Before, before)
 }
 
 // Key names an endpoint: network, container, interface (the policy

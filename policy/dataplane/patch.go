@@ -25,6 +25,11 @@ var ErrNotPatchable = errors.New("the change is not a patch of the cached state"
 type Patch struct {
 	// Chains must exist; they get exactly these rules.
 	Chains []Chain
+	// Before, when given, has for each of Chains its rules before the
+	// change, as given then: when they are what the cache says was
+	// given, the rules they share with Chains are not canonicalised
+	// again (a bucket of hundreds of rules gaining one).
+	Before [][]string
 	// Required sets must exist; their members are added (Remove false) or
 	// removed (Remove true). Removing may not empty a set.
 	Required map[string][]string
@@ -120,7 +125,7 @@ func (w *Writer) patchPlan(cur current, c *cacheFile, p Patch) (patched, *plan, 
 		}
 	}
 	chainsCopied := false
-	for _, ch := range p.Chains {
+	for n, ch := range p.Chains {
 		key := ChainKey(ch.Table, ch.Family, ch.Name)
 		if err := checkChainName(ch.Table, ch.Family, ch.Name); err != nil {
 			return next, nil, err
@@ -129,8 +134,21 @@ func (w *Writer) patchPlan(cur current, c *cacheFile, p Patch) (patched, *plan, 
 		if !ok {
 			return next, nil, fmt.Errorf("%w: chain %s is not there", ErrNotPatchable, key)
 		}
+		var before, known []string // raw and canonical, when the cache vouches for them
+		if n < len(p.Before) && cur.Rules[key] != nil && len(cur.Rules[key]) == len(p.Before[n]) && c.Raw[key] == digest(p.Before[n]) {
+			before, known = p.Before[n], cur.Rules[key]
+		}
 		rules := make([]string, len(ch.Rules))
+		j := 0
 		for i, r := range ch.Rules {
+			for j < len(before) && before[j] != r && len(before)-j > len(ch.Rules)-i {
+				j++ // a rule removed since
+			}
+			if j < len(before) && before[j] == r {
+				rules[i] = known[j]
+				j++
+				continue
+			}
 			info, err := w.finalRule(ch.Family, r)
 			if err != nil {
 				return next, nil, fmt.Errorf("chain %s rule %d %q: %w", key, i+1, r, err)

@@ -61,7 +61,7 @@ func (e *Engine) patch(ctx context.Context, idx *index, ep compile.Endpoint, att
 	if d == nil {
 		return rep, false
 	}
-	p := dataplane.Patch{Chains: d.Chains, Required: d.Required, Optional: d.Optional, Exist: d.Classes, Remove: !attach}
+	p := dataplane.Patch{Chains: d.Chains, Before: d.Before, Required: d.Required, Optional: d.Optional, Exist: d.Classes, Remove: !attach}
 	st, err := e.Writer.Patch(ctx, p)
 	if err != nil {
 		if !errors.Is(err, dataplane.ErrNotPatchable) {
