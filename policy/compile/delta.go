@@ -76,7 +76,7 @@ func HostDelta(pols map[string]*policy.Set, eps []Endpoint, ep Endpoint, attach 
 	}
 	// Only what the change touches is computed: at a thousand endpoints,
 	// keys and classes of all of them would cost more than the patch.
-	c.eps = slices.Clone(all)
+	c.eps = all // a slice of its own
 	var self *Endpoint
 	for i := range c.eps {
 		if c.eps[i].ID == ep.ID && c.eps[i].Network == ep.Network && c.eps[i].IfName == ep.IfName {
@@ -147,8 +147,8 @@ func HostDelta(pols map[string]*policy.Set, eps []Endpoint, ep Endpoint, attach 
 		var ts []target
 		bp := netip.MustParsePrefix(p)
 		for i := range c.eps {
-			for _, oa := range addrsOf(&c.eps[i], f) {
-				if bp.Contains(oa) && &c.eps[i] != self {
+			for _, oa := range c.eps[i].IPs {
+				if oa = oa.Unmap(); bp.Contains(oa) && &c.eps[i] != self {
 					ts = append(ts, target{oa, &c.eps[i]})
 					ingress[&c.eps[i]] = ingressOf(&c.eps[i])
 				}
