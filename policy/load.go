@@ -54,14 +54,9 @@ func ReadDirSources(dir string) (map[string][]byte, error) {
 		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".toml") || e.IsDir() {
 			continue
 		}
-		path := filepath.Join(dir, name)
-		src, err := os.ReadFile(path)
+		src, err := readFile(filepath.Join(dir, name))
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err // the path is in the Error already
-			}
-			errs = append(errs, &Error{File: path, Index: -1, Err: fmt.Errorf("reading: %w", err)})
+			errs = append(errs, err)
 			continue
 		}
 		srcs[name] = src
@@ -104,13 +99,9 @@ func loadFiles(paths []string) (*Set, map[string][]byte, error) {
 	)
 	srcs := make(map[string][]byte, len(paths))
 	for _, path := range paths {
-		src, err := os.ReadFile(path)
+		src, err := readFile(path)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err // the path is in the Error already
-			}
-			errs = append(errs, &Error{File: path, Index: -1, Err: fmt.Errorf("reading: %w", err)})
+			errs = append(errs, err)
 			continue
 		}
 		srcs[filepath.Base(path)] = src
@@ -127,6 +118,19 @@ func loadFiles(paths []string) (*Set, map[string][]byte, error) {
 
 // parseFile decodes the policies of one file. It returns what it could
 // decode along with every problem found.
+// readFile reads a policy file; an error is an *Error naming it.
+func readFile(path string) ([]byte, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the Error already
+		}
+		return nil, &Error{File: path, Index: -1, Err: fmt.Errorf("reading: %w", err)}
+	}
+	return src, nil
+}
+
 func parseFile(path, src string) ([]*Policy, []error) {
 	fileErr := func(line int, err error) error {
 		return &Error{File: path, Line: line, Index: -1, Err: err}

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"sort"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrNotPatchable is returned by Patch when the change is not the local one
@@ -49,22 +47,11 @@ type Patch struct {
 func (w *Writer) Patch(ctx context.Context, p Patch) (st Stats, err error) {
 	start := time.Now()
 	defer func() { st.Duration = time.Since(start) }()
-	if err := w.acquire(ctx); err != nil {
-		return st, err
-	}
-	defer w.release()
-	if err := w.setup(ctx, &st); err != nil {
-		return st, err
-	}
-	lock, err := lockHost(ctx, w.cfg.LockPath, unix.LOCK_EX)
+	id, end, err := w.begin(ctx, &st)
 	if err != nil {
 		return st, err
 	}
-	defer lock.unlock()
-	id, err := currentNetNS()
-	if err != nil {
-		return st, err
-	}
+	defer end()
 	if w.cfg.NoCache || id.cookie == 0 {
 		return st, ErrNotPatchable
 	}

@@ -190,26 +190,38 @@ func (w *Writer) setup(ctx context.Context, st *Stats) error {
 	return nil
 }
 
-func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats, err error) {
-	start := time.Now()
-	defer func() { st.Duration = time.Since(start) }()
+// begin starts a call that writes: the Writer's semaphore, its runner, the
+// host-wide lock, and the namespace the calling thread is in. end undoes
+// the first three.
+func (w *Writer) begin(ctx context.Context, st *Stats) (id netnsID, end func(), err error) {
 	if err := w.acquire(ctx); err != nil {
-		return st, err
+		return id, nil, err
 	}
-	defer w.release()
-	if err := w.setup(ctx, &st); err != nil {
-		return st, err
+	if err := w.setup(ctx, st); err != nil {
+		w.release()
+		return id, nil, err
 	}
 	lock, err := lockHost(ctx, w.cfg.LockPath, unix.LOCK_EX)
 	if err != nil {
-		return st, err
+		w.release()
+		return id, nil, err
 	}
-	defer lock.unlock()
+	end = func() { lock.unlock(); w.release() }
+	if id, err = currentNetNS(); err != nil {
+		end()
+		return id, nil, err
+	}
+	return id, end, nil
+}
 
-	id, err := currentNetNS()
+func (w *Writer) run(ctx context.Context, desired State, repair bool) (st Stats, err error) {
+	start := time.Now()
+	defer func() { st.Duration = time.Since(start) }()
+	id, end, err := w.begin(ctx, &st)
 	if err != nil {
 		return st, err
 	}
+	defer end()
 	path := ""
 	if !w.cfg.NoCache && id.cookie != 0 {
 		path = cachePathFor(w.cfg.CacheDir, id.ino)
