@@ -624,9 +624,3 @@ func (c *checker) stateTree(atts []*att, reported map[string]string) {
 		return nil
 	})
 }
-
-// cmdOut runs a command and returns its combined output, for messages.
-func cmdOut(name string, args ...string) string {
-	out, _ := exec.Command(name, args...).CombinedOutput()
-	return string(out)
-}

@@ -37,21 +37,6 @@ func dispatch(t testing.TB, conf string, c call) ([]byte, *types.Error) {
 	return pluginkit.Dispatch(context.Background(), New(), testEnv(), sc.Environ(), []byte(conf))
 }
 
-// mustAdd runs ADD and decodes the printed result generically.
-func mustAdd(t testing.TB, conf string, c call) map[string]any {
-	t.Helper()
-	c.command = "ADD"
-	out, err := dispatch(t, conf, c)
-	if err != nil {
-		t.Fatalf("ADD %s/%s: %v", c.id, c.ifname, err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(out, &m); err != nil {
-		t.Fatalf("decoding ADD output %s: %v", out, err)
-	}
-	return m
-}
-
 // confJSON renders a network configuration with the given ipam keys (a JSON
 // object body without braces) and cniVersion ("" leaves it out).
 func confJSON(ver, dataDir, ipamBody string) string {

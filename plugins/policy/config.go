@@ -78,5 +78,3 @@ func loadConfig(data []byte) (*config, error) {
 	}
 	return c, nil
 }
-
-func (c *config) storeDir() string { return filepath.Join(c.StateDir, "policy") }

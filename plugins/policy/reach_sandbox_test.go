@@ -27,10 +27,6 @@ func connectsWithin(a, b *container, port int, timeout time.Duration) bool {
 	return sandbox.Connect(a.ns, net.JoinHostPort(b.ip.String(), fmt.Sprint(port)), timeout) == nil
 }
 
-// connects reports whether a TCP connection from a to b's port succeeds
-// within connectTimeout.
-func connects(a, b *container, port int) bool { return connectsWithin(a, b, port, connectTimeout) }
-
 // pings reports whether an ICMP echo from a to b gets its reply.
 func pings(a, b *container) bool { return sandbox.Ping(a.ns.Path(), b.ip.String()) == nil }
 
